@@ -1,0 +1,211 @@
+"""Events and the small EventTarget that ports dispatch them through."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, final
+
+from ._log import logger
+
+if TYPE_CHECKING:
+    from ._ports import MessagePort
+
+__all__ = ["Event", "EventTarget", "Listener", "MessageEvent"]
+
+Listener: TypeAlias = Callable[[Any], "Awaitable[object] | object"]
+"""A plain function or an async function that takes the event."""
+
+EventType: TypeAlias = Literal["message", "messageerror", "close"]
+_EVENT_TYPES: Final = ("message", "messageerror", "close")
+
+
+@final
+class Event:
+    """A plain event, such as ``close``: it has a ``type`` and a ``target``, nothing else."""
+
+    __slots__ = ("_target", "_type")
+    bubbles: Final = False
+    cancelable: Final = False
+
+    def __init__(self, type: str, target: MessagePort | None = None) -> None:
+        self._type = type
+        self._target = target
+
+    @property
+    def type(self) -> str:
+        """The event's type, e.g. ``"close"``."""
+        return self._type
+
+    @property
+    def target(self) -> MessagePort | None:
+        """The port the event was dispatched on."""
+        return self._target
+
+    def __repr__(self) -> str:
+        return f"<Event {self._type!r} target={self._target!r}>"
+
+
+@final
+class MessageEvent:
+    """A message that arrived at a port: what ``receive()`` returns and handlers are given.
+
+    Attributes are read-only. ``origin`` and ``last_event_id`` are ``""`` and ``source`` is
+    ``None``, as the post message steps of the HTML standard leave them.
+    """
+
+    __slots__ = ("_data", "_ports", "_target", "_type")
+    bubbles: Final = False
+    cancelable: Final = False
+    origin: Final = ""
+    last_event_id: Final = ""
+    source: Final = None
+
+    def __init__(
+        self,
+        type: str = "message",
+        *,
+        data: object = None,
+        ports: tuple[MessagePort, ...] = (),
+        target: MessagePort | None = None,
+    ) -> None:
+        self._type = type
+        self._data = data
+        self._ports = ports
+        self._target = target
+
+    @property
+    def type(self) -> str:
+        """``"message"``, or ``"messageerror"`` when the message could not be deserialized."""
+        return self._type
+
+    @property
+    def data(self) -> Any:
+        """The structured clone of the posted message (``None`` for ``messageerror``)."""
+        return self._data
+
+    @property
+    def ports(self) -> tuple[MessagePort, ...]:
+        """Every port transferred with the message, in transfer-list order (a tuple: frozen)."""
+        return self._ports
+
+    @property
+    def target(self) -> MessagePort | None:
+        """The port that received the message (never the sender)."""
+        return self._target
+
+    def __repr__(self) -> str:
+        return (
+            f"<MessageEvent {self._type!r} data={self._data!r} "
+            f"ports={len(self._ports)} target={self._target!r}>"
+        )
+
+
+@final
+class _Entry:
+    """One registered listener. ``removed`` lets a dispatch in progress skip it (DOM rule)."""
+
+    __slots__ = ("callback", "once", "removed")
+
+    def __init__(self, callback: Listener, once: bool) -> None:
+        self.callback = callback
+        self.once = once
+        self.removed = False
+
+
+class EventTarget:
+    """Listeners and ``on*`` handler attributes, dispatched in registration order.
+
+    As in the DOM: adding the same listener twice for one type does nothing; an ``on*``
+    handler takes its place among the listeners when first set, and setting it to ``None``
+    removes it. A listener may be a plain function or an async function; an async one is
+    awaited before the next listener runs. A listener that raises is reported (logged at
+    error level as ``event_listener_failed``, with the traceback) and dispatch goes on.
+    """
+
+    __slots__ = ("_handlers", "_listeners")
+
+    def __init__(self) -> None:
+        # Copy-on-write tuples, so dispatch can iterate without copying.
+        self._listeners: dict[str, tuple[_Entry, ...]] = {}
+        self._handlers: dict[str, _Entry] = {}
+
+    def add_event_listener(self, type: str, listener: Listener, *, once: bool = False) -> None:
+        """Call ``listener(event)`` for every event of ``type`` dispatched on this target.
+
+        Adding a listener that is already registered for ``type`` does nothing. With
+        ``once=True`` the listener is removed just before its first call.
+        """
+        if not callable(listener):
+            raise TypeError(f"listener must be callable, not {listener.__class__.__name__}")
+        current = self._listeners.get(type, ())
+        handler = self._handlers.get(type)
+        if any(e.callback == listener and e is not handler for e in current):
+            return
+        self._listeners[type] = (*current, _Entry(listener, once))
+        self._listeners_changed(type)
+
+    def remove_event_listener(self, type: str, listener: Listener) -> None:
+        """Stop calling ``listener`` for ``type``. Removing one that is not there does nothing."""
+        current = self._listeners.get(type, ())
+        handler = self._handlers.get(type)
+        for entry in current:
+            if entry.callback == listener and entry is not handler:
+                self._remove_entry(type, entry)
+                return
+
+    def _remove_entry(self, type: str, entry: _Entry) -> None:
+        entry.removed = True
+        remaining = tuple(e for e in self._listeners.get(type, ()) if e is not entry)
+        if remaining:
+            self._listeners[type] = remaining
+        else:
+            self._listeners.pop(type, None)
+        self._listeners_changed(type)
+
+    def _get_handler(self, type: str) -> Listener | None:
+        entry = self._handlers.get(type)
+        return None if entry is None else entry.callback
+
+    def _set_handler(self, type: str, handler: Listener | None) -> None:
+        old = self._handlers.get(type)
+        if handler is None:
+            if old is not None:
+                del self._handlers[type]
+                self._remove_entry(type, old)
+            return
+        if not callable(handler):
+            raise TypeError(f"on{type} must be callable or None, not {handler.__class__.__name__}")
+        if old is not None:
+            old.callback = handler  # keeps its place, as the DOM does
+            return
+        entry = _Entry(handler, once=False)
+        self._handlers[type] = entry
+        self._listeners[type] = (*self._listeners.get(type, ()), entry)
+        self._listeners_changed(type)
+
+    def _has_listeners(self, type: str) -> bool:
+        return type in self._listeners
+
+    def _listeners_changed(self, type: str) -> None:
+        """Hook for subclasses: the listeners of ``type`` changed."""
+
+    async def _dispatch(self, event: Event | MessageEvent, **log_context: object) -> None:
+        """Call every listener of ``event.type`` in order; report and survive their errors."""
+        for entry in self._listeners.get(event.type, ()):
+            if entry.removed:
+                continue
+            if entry.once:
+                self._remove_entry(event.type, entry)
+            try:
+                result = entry.callback(event)
+                if result is not None and inspect.isawaitable(result):
+                    await result
+            except Exception:
+                logger().error(
+                    "event_listener_failed",
+                    event_type=event.type,
+                    listener=getattr(entry.callback, "__qualname__", repr(entry.callback)),
+                    exc_info=True,
+                    **log_context,
+                )

@@ -1,0 +1,40 @@
+"""Every public exception of actors, in one place.
+
+The hierarchy::
+
+    TypeError
+     +-- DataCloneError          a value cannot be structured-cloned or transferred
+
+actors also raises trio's own exceptions where their meaning fits exactly:
+
+- ``trio.ClosedResourceError``: *you* closed this port (or transferred it away).
+- ``trio.BrokenResourceError``: the *other* side is gone (``send()`` to a port whose peer closed).
+- ``trio.EndOfChannel``: not an error; the peer closed and every message it sent was received.
+- ``trio.BusyResourceError``: ``receive()`` on a port whose messages go to event handlers.
+"""
+
+from __future__ import annotations
+
+from typing import final
+
+__all__ = ["DataCloneError"]
+
+
+@final
+class DataCloneError(TypeError):
+    """A message (or its transfer list) holds something that cannot be cloned or transferred.
+
+    Raised by ``post_message`` and ``send`` before anything is sent or detached: a call that
+    raises it has no effect at all. The message names the offending value's type and where it
+    sits, e.g. ``message['jobs'][3]`` or ``transfer[1]``.
+
+    Attributes:
+        value: the offending object.
+        path: where it sits, as a Python expression rooted at ``message`` or ``transfer``.
+    """
+
+    def __init__(self, reason: str, *, value: object = None, path: str = "message") -> None:
+        super().__init__(f"{path}: {reason}")
+        self.value = value
+        self.path = path
+        self.reason = reason

@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Set up the project's virtual environment and run one task in it.
+
+    python3 dev.py demo     # the main demo (examples/word_count.py)
+    python3 dev.py test     # the whole test suite
+    python3 dev.py lint     # ruff check, ruff format --check, mypy --strict
+    python3 dev.py bench    # the benchmarks in bench/
+
+Needs nothing but Python >= 3.11. Idempotent: the first run creates `.venv` and installs the
+project with its test and dev extras; later runs reinstall only when pyproject.toml changed.
+Extra arguments after the task go to the tool (e.g. `python3 dev.py test -k transfer`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / ("python.exe" if os.name == "nt" else "python")
+STAMP = VENV / ".actors-installed"
+
+
+def _run(*cmd: str | Path) -> int:
+    return subprocess.call([str(c) for c in cmd], cwd=ROOT)
+
+
+def ensure_venv() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"actors needs Python >= 3.11; this is {sys.version.split()[0]}")
+    if not PY.exists():
+        print(f"dev.py: creating {VENV.relative_to(ROOT)}", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == want:
+        return
+    print("dev.py: installing actors with its test and dev extras", flush=True)
+    quiet = ["--quiet", "--disable-pip-version-check"]
+    if _run(PY, "-m", "pip", "install", *quiet, "--upgrade", "pip") != 0:
+        sys.exit("dev.py: upgrading pip failed")
+    if _run(PY, "-m", "pip", "install", *quiet, "-e", ".[test,dev]") != 0:
+        sys.exit("dev.py: installing the project failed")
+    STAMP.write_text(want)
+
+
+def main(argv: list[str]) -> int:
+    tasks = {
+        "demo": [PY, "examples/word_count.py"],
+        "test": [PY, "-m", "pytest"],
+        "bench": [PY, "bench/bench_ports.py"],
+    }
+    if not argv or argv[0] not in {*tasks, "lint", "setup"}:
+        print(__doc__)
+        return 2
+    task, extra = argv[0], argv[1:]
+    ensure_venv()
+    if task == "setup":
+        return 0
+    if task == "lint":
+        for cmd in (
+            [BIN / "ruff", "check", "."],
+            [BIN / "ruff", "format", "--check", "."],
+            [BIN / "mypy", "--strict", "actors"],
+        ):
+            if rc := _run(*cmd):
+                return rc
+        return 0
+    return _run(*tasks[task], *extra)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
