@@ -32,7 +32,7 @@ def _run(*cmd: str | Path) -> int:
 
 
 def ensure_venv() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py runs under any python3
         sys.exit(f"actors needs Python >= 3.11; this is {sys.version.split()[0]}")
     if not PY.exists():
         print(f"dev.py: creating {VENV.relative_to(ROOT)}", flush=True)

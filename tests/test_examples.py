@@ -1,0 +1,28 @@
+"""Every script in examples/ runs to completion and says what it promises."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
+EXPECTED = {"word_count.py": "117 words, 83 distinct"}
+
+
+def test_every_example_is_checked() -> None:
+    """A new example needs an expected line here, so none goes untested."""
+    assert {path.name for path in EXAMPLES} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_runs(path: Path) -> None:
+    """The example exits 0 and prints its expected result."""
+    done = subprocess.run(
+        [sys.executable, str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert EXPECTED[path.name] in done.stdout
+    assert "Traceback" not in done.stderr
