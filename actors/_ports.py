@@ -10,6 +10,7 @@ later live behind a relay (another thread, process or host) without the port cha
 from __future__ import annotations
 
 import itertools
+import weakref
 from collections import deque
 from collections.abc import Iterable
 from typing import Any, Final, NoReturn, final
@@ -60,7 +61,17 @@ Item = tuple[object, tuple["MessagePort", ...]] | _Close | _MessageError
 class _PortCore:
     """One end of a channel, shared by every MessagePort object that has stood for it."""
 
-    __slots__ = ("dispatcher", "enabled", "id", "parked", "peer", "queue", "receivers", "token")
+    __slots__ = (
+        "dispatcher",
+        "enabled",
+        "id",
+        "parked",
+        "peer",
+        "pending",
+        "queue",
+        "receivers",
+        "token",
+    )
 
     def __init__(self, token: trio.lowlevel.TrioToken | None) -> None:
         self.id = f"p{next(_ids)}"
@@ -71,6 +82,9 @@ class _PortCore:
         self.receivers: dict[trio.lowlevel.Task, None] = {}
         self.dispatcher: trio.lowlevel.Task | None = None
         self.parked: trio.lowlevel.Task | None = None  # the dispatcher, while it waits
+        # A port that wants a dispatcher but could not start one (outside trio.run, or its
+        # run ended): the next delivery from inside a run starts it.
+        self.pending: weakref.ref[MessagePort] | None = None
         self.token = token
 
     def deliver(self, item: Item) -> None:
@@ -91,6 +105,12 @@ class _PortCore:
         if parked is not None:
             self.parked = None
             trio.lowlevel.reschedule(parked)
+        elif self.pending is not None:
+            handle = self.pending()
+            if handle is None or handle._core is not self:
+                self.pending = None
+            else:
+                handle._ensure_dispatcher(self)
 
     def wake_receivers(self, result: outcome.Outcome[Any]) -> None:
         receivers, self.receivers = self.receivers, {}
@@ -423,7 +443,9 @@ class MessagePort(EventTarget, Transferable, metaclass=_NoPublicConstructor):
         if core.dispatcher is not None or not core.enabled or not self._listeners:
             return
         if _current_token() is None:
-            return  # outside trio.run: the next call from inside a run starts it
+            core.pending = weakref.ref(self)
+            return
+        core.pending = None
         core.dispatcher = trio.lowlevel.spawn_system_task(
             self._dispatch_loop, core, name=f"actors.MessagePort dispatcher {core.id}"
         )
@@ -472,6 +494,8 @@ class MessagePort(EventTarget, Transferable, metaclass=_NoPublicConstructor):
         finally:
             if core.dispatcher is task:
                 core.dispatcher = None
+                if self._core is core and listeners:  # its trio run is ending
+                    core.pending = weakref.ref(self)
             if core.parked is task:
                 core.parked = None
 
@@ -518,6 +542,7 @@ class MessagePort(EventTarget, Transferable, metaclass=_NoPublicConstructor):
         assert core is not None
         self._detach("transferred", core)
         core.enabled = False  # a received port starts with its queue disabled
+        core.pending = None
         shell._core = core
         shell._state = "open"
         logger(port=core.id).debug("port_transferred", queued=len(core.queue))

@@ -1,0 +1,207 @@
+"""Where handlers run: our rules for dispatch, which the web leaves to the event loop.
+
+The rules (docs/ports.md, "Where handlers run"): a port that has listeners and a started
+queue gets one trio system task that dispatches its events in queue order; it drains ready
+events in a loop and yields to other tasks every FAIRNESS_BUDGET events; async handlers are
+awaited before the next event; each message goes to the message handlers if the port has
+any when it is dispatched, otherwise to ``receive()``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+import pytest
+import trio
+import trio.testing
+
+from actors import MessageChannel, MessageEvent
+from actors._ports import FAIRNESS_BUDGET
+
+
+async def test_dispatcher_yields_every_budget_events() -> None:
+    """A burst larger than the budget lets another task run between slices of it."""
+    channel, order = MessageChannel(), []
+    channel.port2.onmessage = lambda e: order.append("m")
+    for _ in range(FAIRNESS_BUDGET * 3):
+        channel.port1.post_message(0)
+
+    async def other() -> None:
+        for _ in range(3):
+            order.append("other")
+            await trio.lowlevel.checkpoint()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(other)
+    await trio.testing.wait_all_tasks_blocked()
+    runs = "".join("o" if x == "other" else "m" for x in order)
+    assert runs.count("m") == FAIRNESS_BUDGET * 3
+    slices = [run for run in runs.split("o") if run]
+    assert [len(run) for run in slices] == [FAIRNESS_BUDGET] * 3
+
+
+async def test_endless_ping_pong_does_not_starve_other_tasks() -> None:
+    """Handlers that post back forever leave time for a task that only checkpoints."""
+    channel, rounds = MessageChannel(), [0]
+
+    def bounce(event: MessageEvent) -> None:
+        rounds[0] += 1
+        assert event.target is not None
+        event.target.post_message(event.data)
+
+    channel.port1.onmessage = bounce
+    channel.port2.onmessage = bounce
+    channel.port1.post_message("ball")
+    for _ in range(1000):
+        await trio.lowlevel.checkpoint()  # completes: the ping-pong cannot starve us
+    channel.port1.close()
+    assert rounds[0] > 100
+
+
+async def test_async_handlers_are_awaited_in_order() -> None:
+    """An async handler finishes with one message before the next is dispatched."""
+    channel, log = MessageChannel(), []
+
+    async def handler(event: MessageEvent) -> None:
+        log.append(("start", event.data))
+        await trio.sleep(0)
+        log.append(("end", event.data))
+
+    channel.port2.onmessage = handler
+    channel.port1.post_message(1)
+    channel.port1.post_message(2)
+    await trio.testing.wait_all_tasks_blocked()
+    assert log == [("start", 1), ("end", 1), ("start", 2), ("end", 2)]
+
+
+async def test_listeners_run_in_registration_order_with_onmessage_in_its_place() -> None:
+    """``onmessage`` sits among the listeners where it was first set (DOM rule)."""
+    channel, log = MessageChannel(), []
+    port = channel.port2
+    port.add_event_listener("message", lambda e: log.append("a"))
+    port.onmessage = lambda e: log.append("on")
+    port.add_event_listener("message", lambda e: log.append("b"))
+    port.onmessage = lambda e: log.append("on2")  # replacing keeps the position
+    channel.port1.post_message(0)
+    await trio.testing.wait_all_tasks_blocked()
+    assert log == ["a", "on2", "b"]
+
+
+async def test_duplicate_listener_is_ignored_and_once_runs_once() -> None:
+    """The same listener added twice runs once; ``once=True`` removes it after one call."""
+    channel, log = MessageChannel(), []
+
+    def listener(e: MessageEvent) -> None:
+        log.append(("l", e.data))
+
+    port = channel.port2
+    port.add_event_listener("message", listener)
+    port.add_event_listener("message", listener)
+    port.add_event_listener("message", lambda e: log.append(("once", e.data)), once=True)
+    port.start()
+    channel.port1.post_message(1)
+    channel.port1.post_message(2)
+    await trio.testing.wait_all_tasks_blocked()
+    assert log == [("l", 1), ("once", 1), ("l", 2)]
+
+
+async def test_listener_removed_during_dispatch_is_skipped() -> None:
+    """A listener removed by an earlier listener does not get the event in progress."""
+    channel, log = MessageChannel(), []
+    port = channel.port2
+
+    def second(e: MessageEvent) -> None:
+        log.append("second")
+
+    port.add_event_listener("message", lambda e: port.remove_event_listener("message", second))
+    port.add_event_listener("message", second)
+    port.start()
+    channel.port1.post_message(0)
+    await trio.testing.wait_all_tasks_blocked()
+    assert log == []
+
+
+async def test_handler_gets_messages_and_receive_is_busy() -> None:
+    """With a message handler, receive() raises BusyResourceError instead of competing."""
+    channel = MessageChannel()
+    channel.port2.onmessage = lambda e: None
+    with pytest.raises(trio.BusyResourceError):
+        await channel.port2.receive()
+
+
+async def test_adding_a_handler_wakes_blocked_receivers_with_busy() -> None:
+    """A task blocked in receive() learns at once that handlers took the messages over."""
+    channel = MessageChannel()
+    caught = []
+
+    async def receiver() -> None:
+        with pytest.raises(trio.BusyResourceError):
+            await channel.port2.receive()
+        caught.append(True)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(receiver)
+        await trio.testing.wait_all_tasks_blocked()
+        channel.port2.onmessage = lambda e: None
+    assert caught == [True]
+
+
+async def test_removing_the_last_handler_hands_messages_back_to_receive() -> None:
+    """Messages that arrive after the handlers are gone wait for receive()."""
+    channel, seen = MessageChannel(), []
+    channel.port2.onmessage = lambda e: seen.append(e.data)
+    channel.port1.post_message("to handler")
+    await trio.testing.wait_all_tasks_blocked()
+    channel.port2.onmessage = None
+    channel.port1.post_message("to receive")
+    await trio.testing.wait_all_tasks_blocked()
+    assert seen == ["to handler"]
+    assert (await channel.port2.receive()).data == "to receive"
+
+
+def test_handlers_set_before_trio_run_dispatch_inside_it() -> None:
+    """A port started outside trio.run dispatches once a message arrives inside a run."""
+    channel, seen = MessageChannel(), []
+    channel.port2.onmessage = lambda e: seen.append(e.data)
+
+    async def post(tag: str) -> None:
+        channel.port1.post_message(tag)
+        await trio.testing.wait_all_tasks_blocked()
+
+    trio.run(post, "first run")
+    trio.run(post, "second run")  # the first run's dispatcher ended with it
+    assert seen == ["first run", "second run"]
+
+
+async def test_post_message_from_another_thread() -> None:
+    """``trio.from_thread.run_sync(port.post_message, ...)`` is how threads post."""
+    channel = MessageChannel()
+
+    def in_thread() -> str:
+        trio.from_thread.run_sync(channel.port1.post_message, {"from": "thread"})
+        return threading.current_thread().name
+
+    name = await trio.to_thread.run_sync(in_thread)
+    event = await channel.port2.receive()
+    assert event.data == {"from": "thread"}
+    assert name != threading.current_thread().name
+
+
+def test_dispatch_is_seen_by_wait_all_tasks_blocked() -> None:
+    """Dispatch is a trio task: wait_all_tasks_blocked() returns only after it ran."""
+    code = """
+import trio, trio.testing
+from actors import MessageChannel
+async def main():
+    c, seen = MessageChannel(), []
+    c.port2.onmessage = seen.append
+    for i in range(500):
+        c.port1.post_message(i)
+    await trio.testing.wait_all_tasks_blocked()
+    assert [e.data for e in seen] == list(range(500)), len(seen)
+trio.run(main)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -1,0 +1,50 @@
+"""The public surface: every name exported, public classes final, shown as ``actors.X``."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import actors
+
+
+def test_all_is_sorted_and_complete() -> None:
+    """``__all__`` lists every public name once, sorted, and each one exists."""
+    assert list(actors.__all__) == sorted(set(actors.__all__))
+    public = {n for n in vars(actors) if not n.startswith("_")} - {"annotations"}
+    assert public == set(actors.__all__)
+
+
+@pytest.mark.parametrize("name", actors.__all__)
+def test_public_names_live_in_actors(name: str) -> None:
+    """Reprs and tracebacks show ``actors.X``, not a private module."""
+    assert getattr(actors, name).__module__ == "actors"
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in actors.__all__ if isinstance(getattr(actors, n), type)]
+)
+def test_public_classes_are_final(name: str) -> None:
+    """Public classes are ``@final``: users compose, they do not subclass."""
+    assert getattr(getattr(actors, name), "__final__", False)
+
+
+def test_the_package_is_typed() -> None:
+    """``py.typed`` ships, so type checkers read our annotations."""
+    assert (Path(actors.__file__).parent / "py.typed").exists()
+
+
+def test_readme_example_runs() -> None:
+    """The README's example runs and prints what its comment says."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    match = re.search(r"```python\n(.*?)```", readme, re.S)
+    assert match is not None
+    done = subprocess.run(
+        [sys.executable, "-c", match.group(1)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "hello, world!"
