@@ -72,12 +72,16 @@ class _Cloner:
         self.memo = memo
 
     def clone(self, x: object) -> object:
-        cls = type(x)
-        if cls in ATOMIC:
+        if type(x) in ATOMIC:
             return x
+        return self.compound(x)
+
+    def compound(self, x: object) -> object:
+        """Clone ``x``, known not to be of an ATOMIC type (containers check that inline)."""
         done = self.memo.get(id(x))
         if done is not None:
             return done
+        cls = type(x)
         handler = _HANDLERS.get(cls)
         if handler is None:
             handler = _HANDLERS[cls] = _handler_for(cls)
@@ -87,10 +91,10 @@ class _Cloner:
 def _list(c: _Cloner, x: list[Any]) -> list[Any]:
     new: list[Any] = []
     c.memo[id(x)] = new
-    append, clone, atomic = new.append, c.clone, ATOMIC
+    append, compound, atomic = new.append, c.compound, ATOMIC
     try:
         for v in x:
-            append(v if type(v) in atomic else clone(v))
+            append(v if type(v) in atomic else compound(v))
     except _Failure as f:
         f.segments.append(f"[{len(new)}]")
         raise
@@ -100,11 +104,11 @@ def _list(c: _Cloner, x: list[Any]) -> list[Any]:
 def _dict(c: _Cloner, x: dict[Any, Any]) -> dict[Any, Any]:
     new: dict[Any, Any] = {}
     c.memo[id(x)] = new
-    clone, atomic = c.clone, ATOMIC
+    compound, atomic = c.compound, ATOMIC
     k: object = None
     try:
         for k, v in x.items():
-            new[k if type(k) in atomic else clone(k)] = v if type(v) in atomic else clone(v)
+            new[k if type(k) in atomic else compound(k)] = v if type(v) in atomic else compound(v)
     except _Failure as f:
         f.segments.append(f" (a key: {_short(k)})" if f.value is k else f"[{_short(k)}]")
         raise
@@ -113,10 +117,10 @@ def _dict(c: _Cloner, x: dict[Any, Any]) -> dict[Any, Any]:
 
 def _clone_items(c: _Cloner, x: Iterable[Any], segment: Callable[[int], str]) -> list[Any]:
     items: list[Any] = []
-    append, clone, atomic = items.append, c.clone, ATOMIC
+    append, compound, atomic = items.append, c.compound, ATOMIC
     try:
         for v in x:
-            append(v if type(v) in atomic else clone(v))
+            append(v if type(v) in atomic else compound(v))
     except _Failure as f:
         f.segments.append(segment(len(items)))
         raise
