@@ -201,11 +201,11 @@ class EventTarget:
                 result = entry.callback(event)
                 if result is not None and inspect.isawaitable(result):
                     await result
-            except Exception:
+            except Exception as exc:
                 logger().error(
                     "event_listener_failed",
                     event_type=event.type,
                     listener=getattr(entry.callback, "__qualname__", repr(entry.callback)),
-                    exc_info=True,
+                    exc_info=exc,
                     **log_context,
                 )

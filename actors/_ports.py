@@ -9,6 +9,7 @@ later live behind a relay (another thread, process or host) without the port cha
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import weakref
 from collections import deque
@@ -332,15 +333,15 @@ class MessagePort(EventTarget, Transferable, metaclass=_NoPublicConstructor):
         core = self._core
         if core is None:
             raise trio.ClosedResourceError(f"this MessagePort was {self._state}")
-        if not core.enabled:
-            self.start()
         if "message" in self._listeners:
             raise trio.BusyResourceError("this port's messages go to its message handlers")
+        if not core.enabled:
+            self.start()
         queue = core.queue
         if queue:
             item = queue[0]
             if item is _CLOSE:
-                core.wake_dispatcher()  # so a close listener hears of it
+                self._close_reached(core)
                 raise trio.EndOfChannel
             queue.popleft()
             await trio.lowlevel.cancel_shielded_checkpoint()
@@ -356,7 +357,7 @@ class MessagePort(EventTarget, Transferable, metaclass=_NoPublicConstructor):
 
         item = await trio.lowlevel.wait_task_rescheduled(abort)
         if item is _CLOSE:
-            core.wake_dispatcher()
+            self._close_reached(core)
             raise trio.EndOfChannel
         return self._event(item)
 
@@ -428,6 +429,12 @@ class MessagePort(EventTarget, Transferable, metaclass=_NoPublicConstructor):
             return MessageEvent("message", data=item[0], ports=item[1], target=self)
         return MessageEvent("messageerror", target=self)
 
+    def _close_reached(self, core: _PortCore) -> None:
+        """receive() reached the close marker: a close listener may now hear of it."""
+        if "close" in self._listeners:
+            core.wake_dispatcher()
+            self._ensure_dispatcher(core)
+
     def _listeners_changed(self, type: str) -> None:
         core = self._core
         if core is None:
@@ -447,14 +454,20 @@ class MessagePort(EventTarget, Transferable, metaclass=_NoPublicConstructor):
             return
         core.pending = None
         core.dispatcher = trio.lowlevel.spawn_system_task(
-            self._dispatch_loop, core, name=f"actors.MessagePort dispatcher {core.id}"
+            self._dispatch_loop,
+            core,
+            name=f"actors.MessagePort dispatcher {core.id}",
+            context=contextvars.copy_context(),  # handlers see the starter's contextvars
         )
 
     async def _dispatch_loop(self, core: _PortCore) -> None:
-        """Deliver events to this port's listeners, in queue order, until nothing can come.
+        """Deliver events to this port's listeners, in queue order, while any can come.
 
         Handlers run here, in a trio system task per dispatching port. Ready events are
-        drained in a loop; every FAIRNESS_BUDGET events the task yields to the others.
+        drained in a loop; every FAIRNESS_BUDGET events the task yields to the others. The
+        task ends when the port is closed or transferred, loses its last listener, or has
+        nothing to dispatch and no peer to get more from; ``start()``, a new listener, or a
+        ``receive()`` that reaches the close marker starts a new one when there is work.
         """
         task = trio.lowlevel.current_task()
         listeners = self._listeners
@@ -488,14 +501,18 @@ class MessagePort(EventTarget, Transferable, metaclass=_NoPublicConstructor):
                             budget = FAIRNESS_BUDGET
                             await trio.lowlevel.checkpoint()
                         continue
+                if core.peer is None:
+                    return  # nothing more can arrive: do not hold this port alive
                 core.parked = task
                 await trio.lowlevel.wait_task_rescheduled(abort)
                 budget = FAIRNESS_BUDGET
+        except trio.Cancelled:
+            if self._core is core and listeners:  # its trio run is ending
+                core.pending = weakref.ref(self)
+            raise
         finally:
             if core.dispatcher is task:
                 core.dispatcher = None
-                if self._core is core and listeners:  # its trio run is ending
-                    core.pending = weakref.ref(self)
             if core.parked is task:
                 core.parked = None
 
@@ -554,7 +571,7 @@ class MessagePort(EventTarget, Transferable, metaclass=_NoPublicConstructor):
 
 
 def _collected(core: _PortCore) -> None:
-    if core.peer is not None or core.queue:
+    if core.peer is not None or any(item is not _CLOSE for item in core.queue):
         logger(port=core.id).debug("port_collected")
     core.abandon()
 

@@ -9,9 +9,12 @@ any when it is dispatched, otherwise to ``receive()``.
 
 from __future__ import annotations
 
+import contextvars
+import gc
 import subprocess
 import sys
 import threading
+import weakref
 
 import pytest
 import trio
@@ -207,3 +210,61 @@ trio.run(main)
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+async def test_failed_receive_does_not_start_the_queue() -> None:
+    """receive() on a port with message handlers raises before it starts anything (D1)."""
+    channel = MessageChannel()
+    channel.port2.add_event_listener("message", lambda e: None)
+    with pytest.raises(trio.BusyResourceError):
+        await channel.port2.receive()
+    assert channel.port2.statistics().started is False
+
+
+async def test_dispatcher_ends_when_nothing_more_can_arrive() -> None:
+    """A handler port whose peer is gone keeps no task alive, so it can be collected."""
+    ports = []
+    for _ in range(20):
+        channel = MessageChannel()
+        channel.port2.onmessage = lambda e: None
+        channel.port1.close()
+        ports.append(weakref.ref(channel.port2))
+    del channel
+    await trio.testing.wait_all_tasks_blocked()
+    gc.collect()
+    names = [t.name for t in trio.lowlevel.current_root_task().child_nurseries[0].child_tasks]
+    assert not [name for name in names if "dispatcher" in name]
+    assert all(ref() is None for ref in ports)
+
+
+async def test_close_listener_added_late_still_hears_the_close() -> None:
+    """A close marker nobody listened for is dispatched to a listener added later."""
+    channel, closes = MessageChannel(), []
+    channel.port2.onmessage = lambda e: None
+    channel.port1.close()
+    await trio.testing.wait_all_tasks_blocked()
+    channel.port2.onclose = closes.append
+    await trio.testing.wait_all_tasks_blocked()
+    assert [event.type for event in closes] == ["close"]
+
+
+async def test_close_reached_by_receive_fires_onclose() -> None:
+    """In receive() mode, close fires once receive() has drained the peer's messages."""
+    channel, closes = MessageChannel(), []
+    channel.port2.onclose = closes.append
+    channel.port1.post_message("last")
+    channel.port1.close()
+    assert [event.data async for event in channel.port2] == ["last"]
+    await trio.testing.wait_all_tasks_blocked()
+    assert len(closes) == 1
+
+
+async def test_handlers_see_the_contextvars_of_the_task_that_started_dispatch() -> None:
+    """Handlers run in a copy of the context of the task that set them up."""
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    channel, seen = MessageChannel(), []
+    var.set("actor-context")
+    channel.port2.onmessage = lambda e: seen.append(var.get())
+    channel.port1.post_message(0)
+    await trio.testing.wait_all_tasks_blocked()
+    assert seen == ["actor-context"]

@@ -2,7 +2,8 @@
 
 A model runs random programs over a few channels: posts from either end, multi-hop transfers
 of either end (or both at once) through a carrier channel while the other end keeps posting,
-starts, closes, drains, and posts on stale (already transferred) port objects. Then every
+starts, closes, receive() drains, onmessage handlers set and unset (their dispatchers run
+whenever the program lets tasks settle), and posts on stale (transferred) port objects. Then every
 channel direction must have delivered exactly what was posted, in order, except that a port
 that closes drops what was still queued at it (D2): then what it received is a prefix.
 """
@@ -13,6 +14,7 @@ import gc
 from typing import Any
 
 import trio
+import trio.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,6 +35,9 @@ ops = st.one_of(
     st.tuples(st.just("start"), ends),
     st.tuples(st.just("drain"), ends),
     st.tuples(st.just("close"), ends),
+    st.tuples(st.just("listen"), ends),
+    st.tuples(st.just("unlisten"), ends),
+    st.tuples(st.just("settle"), ends),
 )
 
 
@@ -87,16 +92,26 @@ class Model:
             self.handle[end] = port
             assert not port.statistics().started, "a received port starts disabled"
 
+    def record(self, end: End, data: Any) -> None:
+        kind, sender, seq = data
+        assert kind == "msg", f"a post on a stale port arrived: {data}"
+        assert sender == (end[0], 1 - end[1])
+        self.received[sender].append(seq)
+
     async def drain(self, end: End) -> None:
         port = self.live(end)
         if port is None:
             return
+        if port.onmessage is not None:
+            await trio.testing.wait_all_tasks_blocked()  # its dispatcher drains it
+            return
         while port.statistics().queued:
-            event = await port.receive()
-            kind, sender, seq = event.data
-            assert kind == "msg", f"a post on a stale port arrived: {event.data}"
-            assert sender == (end[0], 1 - end[1])
-            self.received[sender].append(seq)
+            self.record(end, (await port.receive()).data)
+
+    def listen(self, end: End, on: bool) -> None:
+        port = self.live(end)
+        if port is not None:
+            port.onmessage = (lambda event: self.record(end, event.data)) if on else None
 
     def close(self, end: End) -> None:
         port = self.live(end)
@@ -124,9 +139,14 @@ class Model:
                 await self.drain(end)
             elif op == "close":
                 self.close(end)
+            elif op in ("listen", "unlisten"):
+                self.listen(end, op == "listen")
+            elif op == "settle":
+                await trio.testing.wait_all_tasks_blocked()
         while self.in_flight:
             await self.land()
         for end in self.handle:
+            self.listen(end, False)
             await self.drain(end)
         self.check()
 
