@@ -21,7 +21,7 @@ import attrs
 from ._exceptions import DataCloneError
 from ._transfer import Transferable
 
-__all__ = ["serialize", "structured_clone"]
+__all__ = ["clone", "commit", "serialize", "structured_clone", "transfer_list"]
 
 T = TypeVar("T")
 
@@ -89,21 +89,42 @@ class _Cloner:
 
 
 def _list(c: _Cloner, x: list[Any]) -> list[Any]:
-    new: list[Any] = []
+    # Copy in C, then replace only what is not atomic: most items of most messages are atomic.
+    new = x.copy()
     c.memo[id(x)] = new
-    append, compound, atomic = new.append, c.compound, ATOMIC
+    compound, atomic = c.compound, ATOMIC
+    i = 0
     try:
-        for v in x:
-            append(v if type(v) in atomic else compound(v))
+        for i, v in enumerate(x):
+            if type(v) not in atomic:
+                new[i] = compound(v)
     except _Failure as f:
-        f.segments.append(f"[{len(new)}]")
+        f.segments.append(f"[{i}]")
         raise
     return new
 
 
 def _dict(c: _Cloner, x: dict[Any, Any]) -> dict[Any, Any]:
-    new: dict[Any, Any] = {}
+    new = x.copy()  # as _list; a key that is not atomic sends us to the general loop
     c.memo[id(x)] = new
+    compound, atomic = c.compound, ATOMIC
+    k: object = None
+    try:
+        for k, v in x.items():
+            if type(k) not in atomic:
+                break
+            if type(v) not in atomic:
+                new[k] = compound(v)
+        else:
+            return new
+    except _Failure as f:
+        f.segments.append(f"[{_short(k)}]")
+        raise
+    return _dict_general(c, x, new)
+
+
+def _dict_general(c: _Cloner, x: dict[Any, Any], new: dict[Any, Any]) -> dict[Any, Any]:
+    new.clear()
     compound, atomic = c.compound, ATOMIC
     k: object = None
     try:
@@ -192,18 +213,27 @@ def _transferable(c: _Cloner, x: Transferable) -> object:
 
 def _exception(c: _Cloner, x: BaseException) -> BaseException:
     """As the standard clones Error objects: the same type, with cloned ``args``."""
+    cls = type(x)
+    new: BaseException | None = None
+    if not issubclass(cls, BaseExceptionGroup):  # a group's members are fixed by __new__
+        try:
+            new = cls.__new__(cls)
+        except Exception:
+            new = None
+        else:
+            c.memo[id(x)] = new  # before the args, so a cycle back here finds this copy
     try:
         args = cast(tuple[Any, ...], c.clone(x.args))
     except _Failure as f:
         f.segments.append(".args")
         raise
-    cls = type(x)
-    try:
-        new: BaseException = cls.__new__(cls, *args)
-    except Exception as e:
-        raise _Failure(f"cannot rebuild {cls.__qualname__} from its args ({e!r})", x) from None
+    if new is None:
+        try:
+            new = cls.__new__(cls, *args)
+        except Exception as e:
+            raise _Failure(f"cannot rebuild {cls.__qualname__} from its args ({e!r})", x) from None
+        c.memo[id(x)] = new
     new.args = args
-    c.memo[id(x)] = new
     return new
 
 
@@ -358,6 +388,16 @@ def serialize(
     return data, moves
 
 
+def clone(message: object) -> object:
+    """Clone ``message`` with an empty transfer list (post_message's common case)."""
+    if type(message) in ATOMIC:
+        return message
+    try:
+        return _Cloner({}).compound(message)
+    except _Failure as f:
+        raise _error(f, "message") from None
+
+
 def commit(moves: list[tuple[Transferable, Transferable]]) -> None:
     """Detach every original and move its contents into its shell."""
     for item, shell in moves:
@@ -370,8 +410,8 @@ def structured_clone(value: T, *, transfer: Iterable[object] | None = None) -> T
     The same clone ``post_message`` makes, as the web's ``structuredClone()``: raises
     ``DataCloneError`` (and detaches nothing) for anything that cannot be cloned.
     """
-    if transfer is None and type(value) in ATOMIC:
-        return value
+    if transfer is None:
+        return clone(value)  # type: ignore[return-value]
     data, moves = serialize(value, transfer_list(transfer))
     commit(moves)
     return data  # type: ignore[return-value]

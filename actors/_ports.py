@@ -13,15 +13,15 @@ import contextvars
 import itertools
 import weakref
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final, NoReturn, final
 
 import attrs
 import outcome
 import trio
 
-from ._clone import ATOMIC, commit, serialize, transfer_list
-from ._events import Event, EventTarget, Listener, MessageEvent
+from ._clone import ATOMIC, clone, commit, serialize, transfer_list
+from ._events import Event, EventTarget, Listener, MessageEvent, message_event
 from ._exceptions import DataCloneError
 from ._log import logger
 from ._transfer import Transferable
@@ -94,7 +94,7 @@ class _PortCore:
         if receivers:
             if item is _CLOSE:
                 self.queue.append(item)
-                self.wake_receivers(outcome.Value(item))
+                self.wake_receivers(lambda: outcome.Value(item))
             else:
                 task = next(iter(receivers))
                 del receivers[task]
@@ -113,10 +113,11 @@ class _PortCore:
             else:
                 handle._ensure_dispatcher(self)
 
-    def wake_receivers(self, result: outcome.Outcome[Any]) -> None:
+    def wake_receivers(self, result: Callable[[], outcome.Outcome[Any]]) -> None:
+        """Wake every blocked receive() with its own ``result()`` (an outcome unwraps once)."""
         receivers, self.receivers = self.receivers, {}
         for task in receivers:
-            trio.lowlevel.reschedule(task, result)
+            trio.lowlevel.reschedule(task, result())
 
     def wake_dispatcher(self) -> None:
         parked = self.parked
@@ -236,9 +237,10 @@ class MessagePort(EventTarget, Transferable, metaclass=_NoPublicConstructor):
         so a call that returns has always detached what it listed.
         """
         core = self._core
-        if transfer is None and type(message) in ATOMIC:
+        if transfer is None:
+            data = message if type(message) in ATOMIC else clone(message)
             if core is not None and (peer := core.peer) is not None:
-                peer.deliver((message, ()))
+                peer.deliver((data, ()))
             return
         data, moves = serialize(message, transfer_list(transfer, source=self))
         target = None if core is None else core.peer
@@ -426,8 +428,12 @@ class MessagePort(EventTarget, Transferable, metaclass=_NoPublicConstructor):
 
     def _event(self, item: Item) -> MessageEvent:
         if type(item) is tuple:
-            return MessageEvent("message", data=item[0], ports=item[1], target=self)
-        return MessageEvent("messageerror", target=self)
+            return message_event("message", item[0], item[1], self)
+        return message_event("messageerror", None, (), self)
+
+    def _log_context(self) -> dict[str, object]:
+        core = self._core
+        return {"port": None if core is None else core.id}
 
     def _close_reached(self, core: _PortCore) -> None:
         """receive() reached the close marker: a close listener may now hear of it."""
@@ -440,9 +446,8 @@ class MessagePort(EventTarget, Transferable, metaclass=_NoPublicConstructor):
         if core is None:
             return
         if type == "message" and "message" in self._listeners and core.receivers:
-            core.wake_receivers(
-                outcome.Error(trio.BusyResourceError("a message handler was added to this port"))
-            )
+            busy = "a message handler was added to this port"
+            core.wake_receivers(lambda: outcome.Error(trio.BusyResourceError(busy)))
         core.wake_dispatcher()  # to take up new work, or to exit when no listener is left
         self._ensure_dispatcher(core)
 
@@ -486,16 +491,13 @@ class MessagePort(EventTarget, Transferable, metaclass=_NoPublicConstructor):
                     if item is _CLOSE:
                         if "close" in listeners:
                             queue.popleft()
-                            await self._dispatch(Event("close", self), port=core.id)
+                            if (pending := self._fire(Event("close", self))) is not None:
+                                await pending
                             return
                     elif "message" in listeners:
                         queue.popleft()
-                        await self._dispatch(
-                            MessageEvent("message", data=item[0], ports=item[1], target=self)
-                            if type(item) is tuple
-                            else MessageEvent("messageerror", target=self),
-                            port=core.id,
-                        )
+                        if (pending := self._fire(self._event(item))) is not None:
+                            await pending
                         budget -= 1
                         if not budget:
                             budget = FAIRNESS_BUDGET
@@ -520,8 +522,12 @@ class MessagePort(EventTarget, Transferable, metaclass=_NoPublicConstructor):
         """This object stops standing for ``core``: wake whoever waits on it here."""
         self._core = None
         self._state = state
-        core.wake_receivers(outcome.Error(trio.ClosedResourceError(f"the port was {state}")))
+        core.wake_receivers(
+            lambda: outcome.Error(trio.ClosedResourceError(f"the port was {state}"))
+        )
         core.wake_dispatcher()
+        core.dispatcher = None  # that task ends (it no longer owns the core); a new object
+        # that takes the core over must be able to start its own
 
     def __del__(self) -> None:
         core = getattr(self, "_core", None)
