@@ -216,8 +216,8 @@ def _exception(c: _Cloner, x: BaseException) -> BaseException:
     cls = type(x)
     new: BaseException | None = None
     if not issubclass(cls, BaseExceptionGroup):  # a group's members are fixed by __new__
-        try:
-            new = cls.__new__(cls)
+        try:  # from the original args, which some types parse here (OSError's errno, ...)
+            new = cls.__new__(cls, *x.args)
         except Exception:
             new = None
         else:
@@ -279,6 +279,12 @@ def _refuse(reason: str) -> Handler:
     return refuse
 
 
+# Objects of these packages are live machinery (tasks, scopes, locks, sockets), never data,
+# even when their classes happen to be attrs classes (trio.Event, trio.CancelScope).
+_RUNTIME_MODULES: Final = frozenset(
+    {"trio", "outcome", "threading", "_thread", "asyncio", "socket", "ssl", "selectors"}
+)
+
 _BUILTIN_BASES: Final = (dict, list, tuple, set, frozenset, bytearray, *ATOMIC)
 
 _HANDLERS: dict[type, Handler] = {
@@ -295,6 +301,8 @@ _HANDLERS: dict[type, Handler] = {
 def _handler_for(cls: type) -> Handler:
     """Decide once per type how its instances are cloned (cached in ``_HANDLERS``)."""
     name = cls.__qualname__
+    if cls.__module__.partition(".")[0] in _RUNTIME_MODULES:
+        return _refuse(f"cannot clone a {name!r} object: it belongs to a running program")
     if issubclass(cls, enum.Enum):
         return _shared
     if issubclass(cls, Transferable):

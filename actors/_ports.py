@@ -1,150 +1,27 @@
-"""MessageChannel and MessagePort: entanglement, port message queues, transfer and close.
+"""MessageChannel and MessagePort: the web's API and trio's channel face over port cores.
 
-A ``_PortCore`` is one end of a channel: its message queue and its link to the other end.
-A ``MessagePort`` is the object that stands for a core in one place. Transferring a port moves
-its core, queue and all, to a new ``MessagePort`` and leaves the old object detached. The core
-talks to its peer only through ``peer.deliver(item)`` and the ``peer`` link, so a peer can
-later live behind a relay (another thread, process or host) without the port changing.
+A ``MessagePort`` stands for one ``PortCore`` (``_queue``) at a time. Transferring a port
+moves its core, queue and all, to a new ``MessagePort`` and leaves the old object detached.
 """
 
 from __future__ import annotations
 
 import contextvars
-import itertools
-import weakref
-from collections import deque
-from collections.abc import Callable, Iterable
-from typing import Any, Final, NoReturn, final
+from collections.abc import Iterable
+from typing import Any, NoReturn, final
 
 import attrs
 import outcome
 import trio
 
 from ._clone import ATOMIC, clone, commit, serialize, transfer_list
-from ._events import Event, EventTarget, Listener, MessageEvent, message_event
+from ._events import EventTarget, Listener, MessageEvent, message_event
 from ._exceptions import DataCloneError
 from ._log import logger
+from ._queue import CLOSE, MESSAGE_ERROR, Item, PortCore
 from ._transfer import Transferable
 
 __all__ = ["MessageChannel", "MessagePort", "MessagePortStatistics"]
-
-FAIRNESS_BUDGET: Final = 64
-"""How many events a port's dispatcher delivers before it lets other tasks run."""
-
-_ids = itertools.count(1)
-
-
-@final
-class _Close:
-    """Queue item: the peer disentangled. Always the last item a queue ever gets."""
-
-    def __repr__(self) -> str:
-        return "<close>"
-
-
-_CLOSE: Final = _Close()
-
-
-@final
-class _MessageError:
-    """Queue item: a message arrived that could not be deserialized (relays only)."""
-
-    __slots__ = ("reason",)
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-
-Item = tuple[object, tuple["MessagePort", ...]] | _Close | _MessageError
-
-
-@final
-class _PortCore:
-    """One end of a channel, shared by every MessagePort object that has stood for it."""
-
-    __slots__ = (
-        "dispatcher",
-        "enabled",
-        "id",
-        "parked",
-        "peer",
-        "pending",
-        "queue",
-        "receivers",
-        "token",
-    )
-
-    def __init__(self, token: trio.lowlevel.TrioToken | None) -> None:
-        self.id = f"p{next(_ids)}"
-        self.queue: deque[Item] = deque()
-        self.enabled = False
-        self.peer: _PortCore | None = None
-        # Tasks blocked in receive(). Only non-empty while the queue is empty and enabled.
-        self.receivers: dict[trio.lowlevel.Task, None] = {}
-        self.dispatcher: trio.lowlevel.Task | None = None
-        self.parked: trio.lowlevel.Task | None = None  # the dispatcher, while it waits
-        # A port that wants a dispatcher but could not start one (outside trio.run, or its
-        # run ended): the next delivery from inside a run starts it.
-        self.pending: weakref.ref[MessagePort] | None = None
-        self.token = token
-
-    def deliver(self, item: Item) -> None:
-        """Add ``item`` to this end's queue (called by the peer, or by a relay)."""
-        receivers = self.receivers
-        if receivers:
-            if item is _CLOSE:
-                self.queue.append(item)
-                self.wake_receivers(lambda: outcome.Value(item))
-            else:
-                task = next(iter(receivers))
-                del receivers[task]
-                trio.lowlevel.reschedule(task, outcome.Value(item))
-                return
-        else:
-            self.queue.append(item)
-        parked = self.parked
-        if parked is not None:
-            self.parked = None
-            trio.lowlevel.reschedule(parked)
-        elif self.pending is not None:
-            handle = self.pending()
-            if handle is None or handle._core is not self:
-                self.pending = None
-            else:
-                handle._ensure_dispatcher(self)
-
-    def wake_receivers(self, result: Callable[[], outcome.Outcome[Any]]) -> None:
-        """Wake every blocked receive() with its own ``result()`` (an outcome unwraps once)."""
-        receivers, self.receivers = self.receivers, {}
-        for task in receivers:
-            trio.lowlevel.reschedule(task, result())
-
-    def wake_dispatcher(self) -> None:
-        parked = self.parked
-        if parked is not None:
-            self.parked = None
-            trio.lowlevel.reschedule(parked)
-
-    def disentangle(self) -> None:
-        """Cut the link to the peer; the peer's queue gets the close marker."""
-        peer = self.peer
-        if peer is None:
-            return
-        self.peer = peer.peer = None
-        peer.deliver(_CLOSE)
-
-    def abandon(self) -> None:
-        """This end is gone for good: drop its queue (closing ports in it), disentangle."""
-        self.enabled = False
-        dropped = [item for item in self.queue if type(item) is tuple]
-        self.queue.clear()
-        self.wake_dispatcher()
-        self.disentangle()
-        for _, ports in dropped:
-            for port in ports:
-                port.close()
-        if dropped:
-            logger(port=self.id).debug("messages_dropped", count=len(dropped))
 
 
 def _current_token() -> trio.lowlevel.TrioToken | None:
@@ -203,7 +80,7 @@ class MessagePort(EventTarget, Transferable, metaclass=_NoPublicConstructor):
 
     __slots__ = ("__weakref__", "_core", "_state")
 
-    def __init__(self, core: _PortCore | None) -> None:
+    def __init__(self, core: PortCore | None) -> None:
         super().__init__()
         self._core = core
         self._state = "open"
@@ -240,7 +117,7 @@ class MessagePort(EventTarget, Transferable, metaclass=_NoPublicConstructor):
         if transfer is None:
             data = message if type(message) in ATOMIC else clone(message)
             if core is not None and (peer := core.peer) is not None:
-                peer.deliver((data, ()))
+                peer.deliver(data, ())
             return
         data, moves = serialize(message, transfer_list(transfer, source=self))
         target = None if core is None else core.peer
@@ -258,7 +135,7 @@ class MessagePort(EventTarget, Transferable, metaclass=_NoPublicConstructor):
             for port in ports:
                 port.close()
             return
-        target.deliver((data, ports))
+        target.deliver(data, ports)
 
     def start(self) -> None:
         """Enable the port message queue: queued and later messages are dispatched in order.
@@ -272,7 +149,7 @@ class MessagePort(EventTarget, Transferable, metaclass=_NoPublicConstructor):
         core.enabled = True
         if core.token is None:
             core.token = _current_token()
-        self._ensure_dispatcher(core)
+        self._attach(core)
 
     def close(self) -> None:
         """Disentangle this port and detach it. Idempotent; never raises.
@@ -286,7 +163,7 @@ class MessagePort(EventTarget, Transferable, metaclass=_NoPublicConstructor):
         if core is None:
             return
         self._detach("closed", core)
-        core.abandon()
+        _close_ports_in(core.abandon())
         logger(port=core.id).debug("port_closed")
 
     @property
@@ -342,7 +219,7 @@ class MessagePort(EventTarget, Transferable, metaclass=_NoPublicConstructor):
         queue = core.queue
         if queue:
             item = queue[0]
-            if item is _CLOSE:
+            if item[0] is CLOSE:
                 self._close_reached(core)
                 raise trio.EndOfChannel
             queue.popleft()
@@ -358,7 +235,7 @@ class MessagePort(EventTarget, Transferable, metaclass=_NoPublicConstructor):
             return trio.lowlevel.Abort.SUCCEEDED
 
         item = await trio.lowlevel.wait_task_rescheduled(abort)
-        if item is _CLOSE:
+        if item[0] is CLOSE:
             self._close_reached(core)
             raise trio.EndOfChannel
         return self._event(item)
@@ -415,7 +292,7 @@ class MessagePort(EventTarget, Transferable, metaclass=_NoPublicConstructor):
                 message_handlers=handlers,
             )
         return MessagePortStatistics(
-            queued=sum(1 for item in core.queue if item is not _CLOSE),
+            queued=sum(1 for item in core.queue if item[0] is not CLOSE),
             started=core.enabled,
             entangled=core.peer is not None,
             closed=False,
@@ -427,19 +304,33 @@ class MessagePort(EventTarget, Transferable, metaclass=_NoPublicConstructor):
     # -- dispatch -------------------------------------------------------------------------
 
     def _event(self, item: Item) -> MessageEvent:
-        if type(item) is tuple:
-            return message_event("message", item[0], item[1], self)
-        return message_event("messageerror", None, (), self)
+        data, ports, _ = item
+        if data is MESSAGE_ERROR:
+            return message_event("messageerror", None, (), self)
+        return message_event("message", data, ports, self)
 
     def _log_context(self) -> dict[str, object]:
         core = self._core
         return {"port": None if core is None else core.id}
 
-    def _close_reached(self, core: _PortCore) -> None:
+    def _attach(self, core: PortCore) -> None:
+        """Be the port ``core`` dispatches to while events can come; else let it go.
+
+        Handlers run in a copy of the context of the task that attached the port (the one
+        that started it or added a listener), so its contextvars reach them.
+        """
+        if core.enabled and self._listeners:
+            if core.handle is not self:
+                core.handle = self
+                core.context = contextvars.copy_context()
+            core.settle()
+        elif core.handle is self:
+            core.handle = None
+
+    def _close_reached(self, core: PortCore) -> None:
         """receive() reached the close marker: a close listener may now hear of it."""
         if "close" in self._listeners:
-            core.wake_dispatcher()
-            self._ensure_dispatcher(core)
+            self._attach(core)
 
     def _listeners_changed(self, type: str) -> None:
         core = self._core
@@ -448,86 +339,17 @@ class MessagePort(EventTarget, Transferable, metaclass=_NoPublicConstructor):
         if type == "message" and "message" in self._listeners and core.receivers:
             busy = "a message handler was added to this port"
             core.wake_receivers(lambda: outcome.Error(trio.BusyResourceError(busy)))
-        core.wake_dispatcher()  # to take up new work, or to exit when no listener is left
-        self._ensure_dispatcher(core)
+        self._attach(core)
 
-    def _ensure_dispatcher(self, core: _PortCore) -> None:
-        if core.dispatcher is not None or not core.enabled or not self._listeners:
-            return
-        if _current_token() is None:
-            core.pending = weakref.ref(self)
-            return
-        core.pending = None
-        core.dispatcher = trio.lowlevel.spawn_system_task(
-            self._dispatch_loop,
-            core,
-            name=f"actors.MessagePort dispatcher {core.id}",
-            context=contextvars.copy_context(),  # handlers see the starter's contextvars
-        )
-
-    async def _dispatch_loop(self, core: _PortCore) -> None:
-        """Deliver events to this port's listeners, in queue order, while any can come.
-
-        Handlers run here, in a trio system task per dispatching port. Ready events are
-        drained in a loop; every FAIRNESS_BUDGET events the task yields to the others. The
-        task ends when the port is closed or transferred, loses its last listener, or has
-        nothing to dispatch and no peer to get more from; ``start()``, a new listener, or a
-        ``receive()`` that reaches the close marker starts a new one when there is work.
-        """
-        task = trio.lowlevel.current_task()
-        listeners = self._listeners
-        queue = core.queue
-        budget = FAIRNESS_BUDGET
-
-        def abort(_: Any) -> trio.lowlevel.Abort:
-            if core.parked is task:
-                core.parked = None
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        try:
-            while self._core is core and listeners:
-                if queue and core.enabled:
-                    item = queue[0]
-                    if item is _CLOSE:
-                        if "close" in listeners:
-                            queue.popleft()
-                            if (pending := self._fire(Event("close", self))) is not None:
-                                await pending
-                            return
-                    elif "message" in listeners:
-                        queue.popleft()
-                        if (pending := self._fire(self._event(item))) is not None:
-                            await pending
-                        budget -= 1
-                        if not budget:
-                            budget = FAIRNESS_BUDGET
-                            await trio.lowlevel.checkpoint()
-                        continue
-                if core.peer is None:
-                    return  # nothing more can arrive: do not hold this port alive
-                core.parked = task
-                await trio.lowlevel.wait_task_rescheduled(abort)
-                budget = FAIRNESS_BUDGET
-        except trio.Cancelled:
-            if self._core is core and listeners:  # its trio run is ending
-                core.pending = weakref.ref(self)
-            raise
-        finally:
-            if core.dispatcher is task:
-                core.dispatcher = None
-            if core.parked is task:
-                core.parked = None
-
-    def _detach(self, state: str, core: _PortCore) -> None:
+    def _detach(self, state: str, core: PortCore) -> None:
         """This object stops standing for ``core``: wake whoever waits on it here."""
         self._core = None
         self._state = state
         core.wake_receivers(
             lambda: outcome.Error(trio.ClosedResourceError(f"the port was {state}"))
         )
-        core.wake_dispatcher()
-        core.dispatcher = None  # that task ends (it no longer owns the core); a new object
-        # that takes the core over must be able to start its own
+        if core.handle is self:
+            core.handle = None
 
     def __del__(self) -> None:
         core = getattr(self, "_core", None)
@@ -565,7 +387,6 @@ class MessagePort(EventTarget, Transferable, metaclass=_NoPublicConstructor):
         assert core is not None
         self._detach("transferred", core)
         core.enabled = False  # a received port starts with its queue disabled
-        core.pending = None
         shell._core = core
         shell._state = "open"
         logger(port=core.id).debug("port_transferred", queued=len(core.queue))
@@ -576,10 +397,17 @@ class MessagePort(EventTarget, Transferable, metaclass=_NoPublicConstructor):
         )
 
 
-def _collected(core: _PortCore) -> None:
-    if core.peer is not None or any(item is not _CLOSE for item in core.queue):
+def _collected(core: PortCore) -> None:
+    if core.peer is not None or any(item[0] is not CLOSE for item in core.queue):
         logger(port=core.id).debug("port_collected")
-    core.abandon()
+    _close_ports_in(core.abandon())
+
+
+def _close_ports_in(dropped: list[Item]) -> None:
+    """Messages that will never be delivered: close the ports they carry (D2)."""
+    for _, ports, _ in dropped:
+        for port in ports:
+            port.close()
 
 
 @final
@@ -594,7 +422,7 @@ class MessageChannel:
 
     def __init__(self) -> None:
         token = _current_token()
-        core1, core2 = _PortCore(token), _PortCore(token)
+        core1, core2 = PortCore(token), PortCore(token)
         core1.peer, core2.peer = core2, core1
         self._port1: MessagePort = MessagePort._create(core1)
         self._port2: MessagePort = MessagePort._create(core2)

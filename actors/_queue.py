@@ -1,0 +1,282 @@
+"""Port message queues, and the per-run dispatcher that delivers their events in post order.
+
+A ``PortCore`` is one end of a channel: its message queue and its link to the other end. The
+``MessagePort`` objects that stand for it (one at a time; a transfer hands the core on) live in
+``_ports``. The core talks to its peer only through ``peer.deliver(item)`` and the ``peer``
+link, so a peer can later live behind a relay without the port changing.
+
+Every queued item carries a stamp from one global counter, taken when it was delivered. The
+``Dispatcher`` of a trio run dispatches the events of every started port that has listeners in
+stamp order: the order in which they were posted, across ports, as the HTML standard's
+"unshipped port message queue" does (rule 6). It drains ready events in a loop and yields to
+other tasks every FAIRNESS_BUDGET events. A handler that returns an awaitable holds back only
+its own port: the rest of the handlers run in a helper task, and the port rejoins the order
+when they are done.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import heapq
+import itertools
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any, Final, Protocol, final
+
+import outcome
+import trio
+
+from ._events import Event, MessageEvent, message_event
+from ._log import logger
+
+__all__ = ["CLOSE", "FAIRNESS_BUDGET", "MESSAGE_ERROR", "Dispatcher", "Item", "PortCore"]
+
+FAIRNESS_BUDGET: Final = 64
+"""How many events the dispatcher delivers before it lets other tasks run."""
+
+
+@final
+class _Marker:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+CLOSE: Final = _Marker("close")
+"""``item[0]`` of the close marker: the peer disentangled. Always the last item of a queue."""
+MESSAGE_ERROR: Final = _Marker("messageerror")
+"""``item[0]`` of a message that could not be deserialized (only relays make these)."""
+
+Item = tuple[Any, Any, int]
+"""``(data, ports, stamp)`` for a message; ``(CLOSE | MESSAGE_ERROR, detail, stamp)``."""
+
+_stamps = itertools.count()
+_ids = itertools.count(1)
+
+
+class Handle(Protocol):
+    """What the dispatcher needs of the MessagePort that stands for a core."""
+
+    _listeners: dict[str, tuple[Any, ...]]
+
+    def _fire(self, event: Any) -> Coroutine[Any, Any, None] | None: ...
+
+
+@final
+class PortCore:
+    """One end of a channel, shared by every MessagePort object that has stood for it."""
+
+    __slots__ = (
+        "busy",
+        "context",
+        "dispatcher",
+        "enabled",
+        "handle",
+        "id",
+        "peer",
+        "queue",
+        "receivers",
+        "scheduled",
+        "token",
+    )
+
+    def __init__(self, token: trio.lowlevel.TrioToken | None) -> None:
+        self.id = f"p{next(_ids)}"
+        self.queue: deque[Item] = deque()
+        self.enabled = False
+        self.peer: PortCore | None = None
+        # Tasks blocked in receive(). Only non-empty while the queue is empty and enabled.
+        self.receivers: dict[trio.lowlevel.Task, None] = {}
+        # The port to dispatch events to, held strongly while it can still get any (so a
+        # started port with listeners lives while entangled, as the standard's GC rule says).
+        self.handle: Handle | None = None
+        self.context: contextvars.Context | None = None  # handlers run in it
+        self.dispatcher: Dispatcher | None = None  # of the run that last scheduled this core
+        self.scheduled = False  # in the dispatcher's heap
+        self.busy = False  # an async handler of this port is still running
+        self.token = token
+
+    def deliver(self, data: Any, ports: Any) -> None:
+        """Add an item to this end's queue (called by the peer, or by a relay)."""
+        item = (data, ports, next(_stamps))
+        receivers = self.receivers
+        if receivers:
+            if data is CLOSE:
+                self.queue.append(item)
+                self.wake_receivers(lambda: outcome.Value(item))
+            else:
+                task = next(iter(receivers))
+                del receivers[task]
+                trio.lowlevel.reschedule(task, outcome.Value(item))
+                return
+        else:
+            self.queue.append(item)
+        if self.handle is not None and not self.scheduled:
+            self.settle()
+
+    def head_wanted(self) -> bool:
+        """Whether the oldest queued item has listeners to go to."""
+        handle = self.handle
+        if handle is None or not self.queue:
+            return False
+        return ("close" if self.queue[0][0] is CLOSE else "message") in handle._listeners
+
+    def schedule(self) -> None:
+        """Put this core in line for dispatch if its head event has someone to go to."""
+        if self.scheduled or self.busy or not self.enabled or not self.head_wanted():
+            return
+        head = self.queue[0]
+        dispatcher = self.dispatcher
+        if dispatcher is None or not dispatcher.alive:
+            dispatcher = self.dispatcher = Dispatcher.current()
+            if dispatcher is None:
+                return  # outside trio.run: the next delivery inside a run schedules it
+        self.scheduled = True
+        dispatcher.push(self, head[2])
+
+    def settle(self) -> None:
+        """Let the port go if it has nothing to dispatch and no peer; else get in line.
+
+        A port let go is attached again by whatever gives it work: ``start()``, a new
+        listener, or ``receive()`` reaching the close marker.
+        """
+        if self.peer is None and not self.busy and not self.head_wanted():
+            self.handle = None
+        else:
+            self.schedule()
+
+    def wake_receivers(self, result: Callable[[], outcome.Outcome[Any]]) -> None:
+        """Wake every blocked receive() with its own ``result()`` (an outcome unwraps once)."""
+        receivers, self.receivers = self.receivers, {}
+        for task in receivers:
+            trio.lowlevel.reschedule(task, result())
+
+    def disentangle(self) -> None:
+        """Cut the link to the peer; the peer's queue gets the close marker."""
+        peer = self.peer
+        if peer is None:
+            return
+        self.peer = peer.peer = None
+        peer.deliver(CLOSE, None)
+
+    def abandon(self) -> list[Item]:
+        """This end is gone for good: empty its queue, disentangle. Returns what was dropped."""
+        self.enabled = False
+        self.handle = None
+        dropped = [item for item in self.queue if item[0] is not CLOSE]
+        self.queue.clear()
+        self.disentangle()
+        if dropped:
+            logger(port=self.id).debug("messages_dropped", count=len(dropped))
+        return dropped
+
+
+@final
+class Dispatcher:
+    """The trio system task of one run that dispatches port events, in stamp order."""
+
+    __slots__ = ("alive", "heap", "parked")
+
+    _current: Final = trio.lowlevel.RunVar["Dispatcher"]("actors_dispatcher")
+
+    def __init__(self) -> None:
+        self.heap: list[tuple[int, PortCore]] = []
+        self.parked: trio.lowlevel.Task | None = None
+        self.alive = True
+
+    @classmethod
+    def current(cls) -> Dispatcher | None:
+        """This run's dispatcher, started on first use; ``None`` outside ``trio.run``."""
+        try:
+            return cls._current.get()
+        except LookupError:
+            pass
+        except RuntimeError:
+            return None  # not inside trio.run
+        dispatcher = cls()
+        cls._current.set(dispatcher)
+        trio.lowlevel.spawn_system_task(dispatcher._run, name="actors port dispatcher")
+        return dispatcher
+
+    def push(self, core: PortCore, stamp: int) -> None:
+        heapq.heappush(self.heap, (stamp, core))  # stamps are unique: cores never compared
+        parked = self.parked
+        if parked is not None:
+            self.parked = None
+            trio.lowlevel.reschedule(parked)
+
+    async def _run(self) -> None:
+        task = trio.lowlevel.current_task()
+        heap = self.heap
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            self.parked = None
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        try:
+            while True:
+                budget = FAIRNESS_BUDGET
+                while heap and budget:
+                    _, core = heapq.heappop(heap)
+                    core.scheduled = False
+                    budget = self._drain(core, heap, budget)
+                if heap:
+                    await trio.lowlevel.checkpoint()
+                else:
+                    self.parked = task
+                    await trio.lowlevel.wait_task_rescheduled(abort)
+        finally:
+            self.alive = False
+
+    def _drain(self, core: PortCore, heap: list[tuple[int, PortCore]], budget: int) -> int:
+        """Dispatch ``core``'s events while they are the oldest ready ones; return the budget."""
+        queue = core.queue
+        while budget and not core.busy and core.enabled and queue:
+            handle = core.handle
+            if handle is None:
+                return budget
+            data, ports, stamp = queue[0]
+            if heap and heap[0][0] < stamp:
+                break  # another port's event is older: back in line
+            listeners = handle._listeners
+            if data is CLOSE:
+                if "close" not in listeners:
+                    return budget
+                queue.popleft()
+                event: Event | MessageEvent = Event("close", handle)  # type: ignore[arg-type]
+            elif "message" not in listeners:
+                return budget
+            else:
+                queue.popleft()
+                if data is MESSAGE_ERROR:
+                    event = message_event("messageerror", None, (), handle)  # type: ignore[arg-type]
+                else:
+                    event = message_event("message", data, ports, handle)  # type: ignore[arg-type]
+            budget -= 1
+            context = core.context
+            pending = handle._fire(event) if context is None else context.run(handle._fire, event)
+            if pending is not None:
+                core.busy = True
+                trio.lowlevel.spawn_system_task(
+                    _finish_async,
+                    core,
+                    pending,
+                    name=f"actors async handler {core.id}",
+                    context=context,
+                )
+                return budget
+        core.settle()
+        return budget
+
+
+async def _finish_async(core: PortCore, pending: Coroutine[Any, Any, None]) -> None:
+    """Run the rest of an async handler (and the listeners after it), then free the port."""
+    try:
+        await pending
+    finally:
+        core.busy = False
+        core.settle()
