@@ -301,10 +301,14 @@ _HANDLERS: dict[type, Handler] = {
 def _handler_for(cls: type) -> Handler:
     """Decide once per type how its instances are cloned (cached in ``_HANDLERS``)."""
     name = cls.__qualname__
-    if cls.__module__.partition(".")[0] in _RUNTIME_MODULES:
-        return _refuse(f"cannot clone a {name!r} object: it belongs to a running program")
+    # Exceptions and enum members are data whichever module defines them (trio's errors,
+    # socket.AF_INET); other objects of runtime modules are live machinery.
+    if issubclass(cls, Exception):
+        return _exception
     if issubclass(cls, enum.Enum):
         return _shared
+    if cls.__module__.partition(".")[0] in _RUNTIME_MODULES:
+        return _refuse(f"cannot clone a {name!r} object: it belongs to a running program")
     if issubclass(cls, Transferable):
         return _transferable
     if attrs.has(cls):
@@ -313,8 +317,6 @@ def _handler_for(cls: type) -> Handler:
     if dataclasses.is_dataclass(cls):
         frozen = bool(cls.__dataclass_params__.frozen)  # type: ignore[attr-defined]
         return _fields_handler(tuple(f.name for f in dataclasses.fields(cls)), frozen)
-    if issubclass(cls, Exception):
-        return _exception
     if issubclass(cls, BaseException):
         return _refuse(f"cannot clone {name}: a BaseException that is not an Exception is a signal")
     if issubclass(cls, tuple) and hasattr(cls, "_fields") and hasattr(cls, "_make"):
