@@ -1,0 +1,77 @@
+"""Shared fixtures for the test suite.
+
+- Every async test runs under ``trio.fail_after(WATCHDOG_SECONDS)`` (on the run's clock, so
+  the mock clock under ``autojump_clock``). A broken port usually shows up as a message that
+  never comes; this turns that hang into a ``TooSlowError`` naming the test.
+- A test that never yields to trio's scheduler (say, a dispatcher that never checkpoints)
+  cannot be stopped by ``fail_after``; ``HANG_SECONDS`` of wall-clock time later a SIGALRM
+  raises inside it, so the suite fails instead of hanging (main thread, POSIX only).
+- ``logs`` captures structlog events and puts structlog back the way it found it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import signal
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+import structlog
+import structlog.testing
+import trio
+
+WATCHDOG_SECONDS = 20
+HANG_SECONDS = 60
+
+
+def _with_deadline(test: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    @functools.wraps(test)  # keeps the signature, so pytest still sees the fixtures it asks for
+    async def run_with_deadline(*args: Any, **kwargs: Any) -> None:
+        with trio.fail_after(WATCHDOG_SECONDS):
+            await test(*args, **kwargs)
+
+    return run_with_deadline
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if not isinstance(item, pytest.Function):
+            continue
+        if inspect.iscoroutinefunction(item.obj) and not hasattr(item.obj, "hypothesis"):
+            item.obj = _with_deadline(item.obj)
+
+
+class HungTest(Exception):
+    """Raised by SIGALRM in a test that has run for HANG_SECONDS of wall-clock time."""
+
+
+def _bark(signum: int, frame: object) -> None:
+    raise HungTest(f"still running after {HANG_SECONDS}s of wall-clock time: a task never yields")
+
+
+@pytest.fixture(autouse=True)
+def _hang_alarm(request: pytest.FixtureRequest) -> Iterator[None]:
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, _bark)
+    signal.setitimer(signal.ITIMER_REAL, HANG_SECONDS)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture
+def logs() -> Iterator[list[dict[str, Any]]]:
+    """The structlog events logged while the test runs (``structlog.testing.capture_logs``)."""
+    was_configured = structlog.is_configured()
+    with structlog.testing.capture_logs() as entries:
+        yield entries
+    if not was_configured:
+        structlog.reset_defaults()
