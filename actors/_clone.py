@@ -272,6 +272,27 @@ def _fill(new: object, names: tuple[str, ...], items: list[Any]) -> None:
             object.__setattr__(new, name, value)
 
 
+def _field_names(cls: type) -> tuple[str, ...]:
+    """The fields of an attrs class or a dataclass; ``()`` for any other class."""
+    if attrs.has(cls):
+        return tuple(a.name for a in attrs.fields(cls))
+    if dataclasses.is_dataclass(cls):
+        return tuple(f.name for f in dataclasses.fields(cls))
+    return ()
+
+
+def _exception_with_fields(names: tuple[str, ...]) -> Handler:
+    """An exception that is also an attrs class or dataclass: its args and its fields."""
+
+    def clone_exception(c: _Cloner, x: BaseException) -> BaseException:
+        new = _exception(c, x)
+        originals = [getattr(x, n, _MISSING) for n in names]
+        _fill(new, names, _clone_items(c, originals, lambda i: f".{names[i]}"))
+        return new
+
+    return clone_exception
+
+
 def _refuse(reason: str) -> Handler:
     def refuse(c: _Cloner, x: object) -> object:
         raise _Failure(reason, x)
@@ -304,7 +325,8 @@ def _handler_for(cls: type) -> Handler:
     # Exceptions and enum members are data whichever module defines them (trio's errors,
     # socket.AF_INET); other objects of runtime modules are live machinery.
     if issubclass(cls, Exception):
-        return _exception
+        fields = _field_names(cls)
+        return _exception if not fields else _exception_with_fields(fields)
     if issubclass(cls, enum.Enum):
         return _shared
     if cls.__module__.partition(".")[0] in _RUNTIME_MODULES:
@@ -313,10 +335,10 @@ def _handler_for(cls: type) -> Handler:
         return _transferable
     if attrs.has(cls):
         frozen = getattr(cls.__setattr__, "__name__", "") == "_frozen_setattrs"
-        return _fields_handler(tuple(a.name for a in attrs.fields(cls)), frozen)
+        return _fields_handler(_field_names(cls), frozen)
     if dataclasses.is_dataclass(cls):
         frozen = bool(cls.__dataclass_params__.frozen)  # type: ignore[attr-defined]
-        return _fields_handler(tuple(f.name for f in dataclasses.fields(cls)), frozen)
+        return _fields_handler(_field_names(cls), frozen)
     if issubclass(cls, BaseException):
         return _refuse(f"cannot clone {name}: a BaseException that is not an Exception is a signal")
     if issubclass(cls, tuple) and hasattr(cls, "_fields") and hasattr(cls, "_make"):
@@ -341,6 +363,12 @@ def _short(value: object, limit: int = 40) -> str:
 def _error(f: _Failure, root: str) -> DataCloneError:
     path = root + "".join(reversed(f.segments))
     return DataCloneError(f"{f.reason} ({_short(f.value)})", value=f.value, path=path)
+
+
+def _too_deep(message: object) -> DataCloneError:
+    return DataCloneError(
+        "the message is nested too deeply to clone (Python's recursion limit)", value=message
+    )
 
 
 def transfer_list(transfer: Iterable[object] | None, source: object = None) -> list[Transferable]:
@@ -391,6 +419,8 @@ def serialize(
         data = _Cloner(memo).clone(message)
     except _Failure as f:
         raise _error(f, "message") from None
+    except RecursionError:
+        raise _too_deep(message) from None
     for i, item in enumerate(items):  # after serializing, as StructuredSerializeWithTransfer
         reason = item._transfer_refusal()
         if reason is not None:
@@ -406,6 +436,8 @@ def clone(message: object) -> object:
         return _Cloner({}).compound(message)
     except _Failure as f:
         raise _error(f, "message") from None
+    except RecursionError:
+        raise _too_deep(message) from None
 
 
 def commit(moves: list[tuple[Transferable, Transferable]]) -> None:
