@@ -398,9 +398,13 @@ class MessagePort(EventTarget, Transferable, metaclass=_NoPublicConstructor):
 
 
 def _collected(core: PortCore) -> None:
-    if core.peer is not None or any(item[0] is not CLOSE for item in core.queue):
-        logger(port=core.id).debug("port_collected")
-    _close_ports_in(core.abandon())
+    """A MessagePort standing for ``core`` was garbage-collected (run from trio's token)."""
+    try:
+        if core.peer is not None or any(item[0] is not CLOSE for item in core.queue):
+            logger(port=core.id).debug("port_collected")
+        _close_ports_in(core.abandon())
+    except Exception as exc:  # raising here would crash the whole trio run
+        logger(port=core.id).error("port_collect_failed", exc_info=exc)
 
 
 def _close_ports_in(dropped: list[Item]) -> None:

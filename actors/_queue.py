@@ -167,7 +167,9 @@ class PortCore:
         """This end is gone for good: empty its queue, disentangle. Returns what was dropped."""
         self.enabled = False
         self.handle = None
-        dropped = [item for item in self.queue if item[0] is not CLOSE]
+        dropped = [
+            item for item in self.queue if item[0] is not CLOSE and item[0] is not MESSAGE_ERROR
+        ]
         self.queue.clear()
         self.disentangle()
         if dropped:
