@@ -29,6 +29,7 @@ import attrs
 import pytest
 import trio
 import trio.testing
+from _helpers import blocked_receivers
 
 from actors import (
     ArrayBuffer,
@@ -459,20 +460,13 @@ async def test_receive_on_a_port_with_message_handlers_is_busy() -> None:
 
 async def test_blocked_receivers_get_busy_when_a_message_handler_is_added() -> None:
     """Tasks blocked in receive() get BusyResourceError when a message handler is added."""
-    channel, errors = MessageChannel(), []
+    channel = MessageChannel()
 
-    async def receiver() -> None:
-        try:
-            await channel.port2.receive()
-        except trio.BusyResourceError as exc:
-            errors.append(exc)
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(receiver)
-        nursery.start_soon(receiver)
-        await trio.testing.wait_all_tasks_blocked()
+    def add_handler() -> None:
         channel.port2.onmessage = lambda event: None
-    assert len(errors) == 2
+
+    got = await blocked_receivers(channel.port2, add_handler, count=2)
+    assert [type(x) for x in got] == [trio.BusyResourceError] * 2
     assert channel.port2.statistics().tasks_waiting_receive == 0
 
 
@@ -595,18 +589,9 @@ async def test_d4_receive_after_peer_closed_gives_earlier_messages_then_end_of_c
 
 async def test_d4_blocked_receive_gets_end_of_channel_when_peer_closes() -> None:
     """D4: a task waiting in receive() gets EndOfChannel when the peer closes."""
-    channel, ended = MessageChannel(), []
-
-    async def receiver() -> None:
-        with pytest.raises(trio.EndOfChannel):
-            await channel.port2.receive()
-        ended.append(True)
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(receiver)
-        await trio.testing.wait_all_tasks_blocked()
-        channel.port1.close()
-    assert ended == [True]
+    channel = MessageChannel()
+    got = await blocked_receivers(channel.port2, channel.port1.close)
+    assert [type(x) for x in got] == [trio.EndOfChannel]
 
 
 async def test_d4_receive_after_own_close_is_closed_resource_error() -> None:
@@ -619,19 +604,9 @@ async def test_d4_receive_after_own_close_is_closed_resource_error() -> None:
 
 async def test_d4_blocked_receive_gets_closed_resource_error_when_own_port_closes() -> None:
     """D4: tasks waiting in receive() get ClosedResourceError when their port is closed."""
-    channel, errors = MessageChannel(), []
-
-    async def receiver() -> None:
-        try:
-            await channel.port2.receive()
-        except trio.ClosedResourceError as exc:
-            errors.append(exc)
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(receiver)
-        await trio.testing.wait_all_tasks_blocked()
-        channel.port2.close()
-    assert len(errors) == 1
+    channel = MessageChannel()
+    got = await blocked_receivers(channel.port2, channel.port2.close)
+    assert [type(x) for x in got] == [trio.ClosedResourceError]
 
 
 async def test_d4_async_for_over_a_closed_port_raises_closed_resource_error() -> None:
@@ -653,19 +628,11 @@ async def test_d4_receive_on_a_transferred_port_is_closed_resource_error() -> No
 
 async def test_d4_blocked_receive_gets_closed_resource_error_when_port_is_transferred() -> None:
     """D4: a task waiting in receive() gets ClosedResourceError when its port is transferred."""
-    channel, carrier, errors = MessageChannel(), MessageChannel(), []
-
-    async def receiver() -> None:
-        try:
-            await channel.port2.receive()
-        except trio.ClosedResourceError as exc:
-            errors.append(exc)
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(receiver)
-        await trio.testing.wait_all_tasks_blocked()
-        carrier.port1.post_message(None, transfer=[channel.port2])
-    assert len(errors) == 1
+    channel, carrier = MessageChannel(), MessageChannel()
+    got = await blocked_receivers(
+        channel.port2, lambda: carrier.port1.post_message(None, transfer=[channel.port2])
+    )
+    assert [type(x) for x in got] == [trio.ClosedResourceError]
 
 
 async def test_d4_receive_ends_when_the_peer_is_garbage_collected() -> None:
