@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, final
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, final
 
 from ._log import logger
 
@@ -15,9 +15,6 @@ __all__ = ["Event", "EventTarget", "Listener", "MessageEvent"]
 
 Listener: TypeAlias = Callable[[Any], "Awaitable[object] | object"]
 """A plain function or an async function that takes the event."""
-
-EventType: TypeAlias = Literal["message", "messageerror", "close"]
-_EVENT_TYPES: Final = ("message", "messageerror", "close")
 
 
 @final
