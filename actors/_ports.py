@@ -7,6 +7,7 @@ moves its core, queue and all, to a new ``MessagePort`` and leaves the old objec
 from __future__ import annotations
 
 import contextvars
+from abc import ABCMeta
 from collections.abc import Iterable
 from typing import Any, NoReturn, final
 
@@ -31,7 +32,7 @@ def _current_token() -> trio.lowlevel.TrioToken | None:
         return None
 
 
-class _NoPublicConstructor(type):
+class _NoPublicConstructor(ABCMeta):
     """Metaclass for classes only the library makes (as trio's ``NoPublicConstructor``)."""
 
     def __call__(cls, *args: object, **kwargs: object) -> NoReturn:
@@ -66,7 +67,12 @@ class MessagePortStatistics:
 
 
 @final
-class MessagePort(EventTarget, Transferable, metaclass=_NoPublicConstructor):
+class MessagePort(
+    EventTarget,
+    Transferable,
+    trio.abc.ReceiveChannel[MessageEvent],
+    metaclass=_NoPublicConstructor,
+):
     """One end of a channel: post to its peer, receive what the peer posts.
 
     Made only by ``MessageChannel()`` and by transfer. The web's API (``post_message``,
@@ -76,6 +82,9 @@ class MessagePort(EventTarget, Transferable, metaclass=_NoPublicConstructor):
 
     Each message is delivered once: to the ``message`` handlers if the port has any when the
     message is dispatched, otherwise to ``receive()``.
+
+    A port is a ``trio.abc.ReceiveChannel[MessageEvent]``, so it goes wherever trio code takes
+    one. (It is not a ``trio.abc.SendChannel``: ``send`` takes a transfer list too.)
     """
 
     __slots__ = ("__weakref__", "_core", "_state")

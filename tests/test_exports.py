@@ -48,3 +48,23 @@ def test_readme_example_runs() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "hello, world!"
+
+
+async def test_a_port_is_a_trio_receive_channel() -> None:
+    """Ports go wherever trio code takes a ReceiveChannel[MessageEvent]."""
+    import trio
+
+    from actors import MessageChannel, MessageEvent
+
+    async def drain(channel: trio.abc.ReceiveChannel[MessageEvent]) -> list[object]:
+        async with channel:
+            return [event.data async for event in channel]
+
+    pair = MessageChannel()
+    assert isinstance(pair.port2, trio.abc.ReceiveChannel)
+    assert not isinstance(pair.port2, trio.abc.SendChannel)
+    pair.port1.post_message("a")
+    pair.port1.post_message("b")
+    pair.port1.close()
+    assert await drain(pair.port2) == ["a", "b"]
+    assert pair.port2.statistics().closed  # async with closed it
