@@ -75,3 +75,13 @@ def logs() -> Iterator[list[dict[str, Any]]]:
         yield entries
     if not was_configured:
         structlog.reset_defaults()
+
+
+@pytest.fixture(autouse=True)
+def _structlog_as_found() -> Iterator[None]:
+    """Undo what ``capture_logs()`` leaves behind: structlog stays "configured" after it,
+    which would switch actors' quiet default off for every later test."""
+    was_configured = structlog.is_configured()
+    yield
+    if not was_configured and structlog.is_configured():
+        structlog.reset_defaults()
