@@ -194,11 +194,13 @@ class Dispatcher:
     def current(cls) -> Dispatcher | None:
         """This run's dispatcher, started on first use; ``None`` outside ``trio.run``."""
         try:
-            return cls._current.get()
+            current = cls._current.get()
         except LookupError:
             pass
         except RuntimeError:
             return None  # not inside trio.run
+        else:
+            return current if current.alive else None  # None while the run shuts down
         dispatcher = cls()
         cls._current.set(dispatcher)
         trio.lowlevel.spawn_system_task(dispatcher._run, name="actors port dispatcher")
@@ -233,6 +235,9 @@ class Dispatcher:
                     await trio.lowlevel.wait_task_rescheduled(abort)
         finally:
             self.alive = False
+            for _, core in heap:  # the run is ending: these wait for the next one
+                core.scheduled = False
+            heap.clear()
 
     def _drain(self, core: PortCore, heap: list[tuple[int, PortCore]], budget: int) -> int:
         """Dispatch ``core``'s events while they are the oldest ready ones; return the budget."""

@@ -299,3 +299,22 @@ async def test_an_async_handler_holds_back_only_its_own_port() -> None:
     release.set()
     await trio.testing.wait_all_tasks_blocked()
     assert log[2:] == [("slow done", 1), ("slow", 2), ("slow done", 2)]
+
+
+def test_events_left_when_a_run_ends_are_dispatched_in_the_next_run() -> None:
+    """A run that ends with events still in line leaves them for the next run, in order."""
+    channel, seen = MessageChannel(), []
+    channel.port2.onmessage = lambda e: seen.append(e.data)
+
+    async def post_and_leave() -> None:
+        for n in range(FAIRNESS_BUDGET * 4):  # more than one slice: the run ends mid-way
+            channel.port1.post_message(n)
+
+    async def post_and_settle() -> None:
+        channel.port1.post_message("next run")
+        await trio.testing.wait_all_tasks_blocked()
+
+    trio.run(post_and_leave)
+    assert len(seen) < FAIRNESS_BUDGET * 4
+    trio.run(post_and_settle)
+    assert seen == [*range(FAIRNESS_BUDGET * 4), "next run"]
