@@ -171,9 +171,8 @@ async def raw_ping_pong(rounds: int) -> float:
 # -- 3. onmessage dispatch ----------------------------------------------------------------
 
 
-async def ours_dispatch(n: int) -> float:
-    ch = actors.MessageChannel()
-    done = trio.Event()
+def counting_handler(n: int, done: trio.Event) -> Callable[[actors.MessageEvent], None]:
+    """An ``onmessage`` handler that reads each event's data and sets ``done`` at the n-th."""
     count = 0
 
     def on_message(event: actors.MessageEvent) -> None:
@@ -183,7 +182,13 @@ async def ours_dispatch(n: int) -> float:
         if count == n:
             done.set()
 
-    ch.port2.onmessage = on_message
+    return on_message
+
+
+async def ours_dispatch(n: int) -> float:
+    ch = actors.MessageChannel()
+    done = trio.Event()
+    ch.port2.onmessage = counting_handler(n, done)
     t0 = perf_counter()
     await _produce(ch.port1.post_message, n)
     await done.wait()

@@ -146,22 +146,9 @@ async def message_event() -> float:
     return perf_counter() - t0
 
 
-def _counting_handler(n: int, done: trio.Event) -> Callable[[actors.MessageEvent], None]:
-    count = 0
-
-    def on_message(event: actors.MessageEvent) -> None:
-        nonlocal count
-        event.data  # noqa: B018
-        count += 1
-        if count == n:
-            done.set()
-
-    return on_message
-
-
 async def handler_alone() -> float:
     event = actors.MessageEvent("message", data=1, target=actors.MessageChannel().port2)
-    handler = _counting_handler(N + 1, trio.Event())
+    handler = bench_ports.counting_handler(N + 1, trio.Event())
     t0 = perf_counter()
     for _ in range(N):
         handler(event)
@@ -172,7 +159,7 @@ async def dispatcher_drain() -> float:
     """``onmessage`` set on a port whose queue already holds N messages: the dispatcher alone."""
     ch = _filled()
     done = trio.Event()
-    ch.port2.onmessage = _counting_handler(N, done)
+    ch.port2.onmessage = bench_ports.counting_handler(N, done)
     t0 = perf_counter()
     await done.wait()
     elapsed = perf_counter() - t0
