@@ -84,7 +84,8 @@ class MessagePort(
     message is dispatched, otherwise to ``receive()``.
 
     A port is a ``trio.abc.ReceiveChannel[MessageEvent]``, so it goes wherever trio code takes
-    one. (It is not a ``trio.abc.SendChannel``: ``send`` takes a transfer list too.)
+    one; ``async for`` and ``async with`` come from there. (It is not a
+    ``trio.abc.SendChannel``: ``send`` takes a transfer list too.)
     """
 
     __slots__ = ("__weakref__", "_core", "_state")
@@ -249,15 +250,6 @@ class MessagePort(
             raise trio.EndOfChannel
         return self._event(item)
 
-    def __aiter__(self) -> MessagePort:
-        return self
-
-    async def __anext__(self) -> MessageEvent:
-        try:
-            return await self.receive()
-        except trio.EndOfChannel:
-            raise StopAsyncIteration from None
-
     async def send(self, message: object, transfer: Iterable[object] | None = None) -> None:
         """``post_message`` for trio code: the same, but it checkpoints and it tells you.
 
@@ -279,12 +271,6 @@ class MessagePort(
         """``close()``, then a checkpoint, as trio's ``AsyncResource``."""
         self.close()
         await trio.lowlevel.checkpoint()
-
-    async def __aenter__(self) -> MessagePort:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     def statistics(self) -> MessagePortStatistics:
         """A frozen snapshot of the port's queue, state and waiting tasks."""
