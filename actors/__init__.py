@@ -6,23 +6,49 @@ whose ``__module__`` is rewritten to ``actors`` so reprs and tracebacks show pub
 
 from __future__ import annotations
 
+from ._actor import ActorHandle as ActorHandle
+from ._actor import ActorState as ActorState
+from ._actor import ActorStatistics as ActorStatistics
+from ._actor import current_actor as current_actor
+from ._ask import ask as ask
 from ._buffers import ArrayBuffer as ArrayBuffer
 from ._clone import structured_clone as structured_clone
 from ._events import Event as Event
 from ._events import MessageEvent as MessageEvent
 from ._exceptions import DataCloneError as DataCloneError
+from ._exceptions import TooManyRestartsError as TooManyRestartsError
 from ._ports import MessageChannel as MessageChannel
 from ._ports import MessagePort as MessagePort
 from ._ports import MessagePortStatistics as MessagePortStatistics
+from ._supervisor import Backoff as Backoff
+from ._supervisor import Restart as Restart
+from ._supervisor import RestartStrategy as RestartStrategy
+from ._supervisor import Supervisor as Supervisor
+from ._supervisor import SupervisorStatistics as SupervisorStatistics
+from ._supervisor import open_supervisor as open_supervisor
+from ._tree import ActorTree as ActorTree
 
 __all__ = [
+    "ActorHandle",
+    "ActorState",
+    "ActorStatistics",
+    "ActorTree",
     "ArrayBuffer",
+    "Backoff",
     "DataCloneError",
     "Event",
     "MessageChannel",
     "MessageEvent",
     "MessagePort",
     "MessagePortStatistics",
+    "Restart",
+    "RestartStrategy",
+    "Supervisor",
+    "SupervisorStatistics",
+    "TooManyRestartsError",
+    "ask",
+    "current_actor",
+    "open_supervisor",
     "structured_clone",
 ]
 

@@ -21,7 +21,14 @@ import attrs
 from ._exceptions import DataCloneError
 from ._transfer import Transferable
 
-__all__ = ["clone", "commit", "serialize", "structured_clone", "transfer_list"]
+__all__ = [
+    "clone",
+    "commit",
+    "serialize",
+    "serialize_moving_all",
+    "structured_clone",
+    "transfer_list",
+]
 
 T = TypeVar("T")
 
@@ -66,10 +73,15 @@ Handler = Callable[["_Cloner", Any], Any]
 
 
 class _Cloner:
-    __slots__ = ("memo",)
+    __slots__ = ("memo", "moves")
 
-    def __init__(self, memo: dict[int, object]) -> None:
+    def __init__(
+        self,
+        memo: dict[int, object],
+        moves: list[tuple[Transferable, Transferable]] | None = None,
+    ) -> None:
         self.memo = memo
+        self.moves = moves  # not None: transfer every transferable met (spawn's arguments)
 
     def clone(self, x: object) -> object:
         if type(x) in ATOMIC:
@@ -203,6 +215,14 @@ def _shared(c: _Cloner, x: object) -> object:
 
 def _transferable(c: _Cloner, x: Transferable) -> object:
     # Listed transferables are in the memo already (mapped to their shells); this one is not.
+    if c.moves is not None:
+        reason = x._transfer_refusal()
+        if reason is not None:
+            raise _Failure(reason, x)
+        shell = x._transfer_shell()
+        c.moves.append((x, shell))
+        c.memo[id(x)] = shell
+        return shell
     try:
         new = x._clone_untransferred()
     except DataCloneError as e:
@@ -425,6 +445,24 @@ def serialize(
         reason = item._transfer_refusal()
         if reason is not None:
             raise DataCloneError(reason, value=item, path=f"transfer[{i}]")
+    return data, moves
+
+
+def serialize_moving_all(
+    message: object, root: str = "message"
+) -> tuple[object, list[tuple[Transferable, Transferable]]]:
+    """As ``serialize``, with every port and buffer found in ``message`` to be moved.
+
+    For values that cross into an actor without a transfer list (``spawn``'s arguments,
+    ``task_status.started()``'s value). ``root`` names the value in error paths.
+    """
+    moves: list[tuple[Transferable, Transferable]] = []
+    try:
+        data = _Cloner({}, moves).clone(message)
+    except _Failure as f:
+        raise _error(f, root) from None
+    except RecursionError:
+        raise _too_deep(message) from None
     return data, moves
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, Final, TypeAlias, final
 
+import trio
+
 from ._log import logger
+from ._owner import CURRENT
 
 if TYPE_CHECKING:
     from ._ports import MessagePort
@@ -91,6 +94,32 @@ class MessageEvent:
         """The port that received the message (never the sender)."""
         return self._target
 
+    def reply(self, value: object, *, transfer: Iterable[object] | None = None) -> bool:
+        """Answer the ``ask()`` that sent this message: post ``value`` on its reply port.
+
+        The reply port is the last of ``ports`` (``ask`` puts it there); it is closed after
+        the reply, so each message is answered once. ``value`` and ``transfer`` are as in
+        ``post_message``. Returns ``True`` if the asker was still waiting, ``False`` if it
+        had given up (cancelled), in which case the reply went nowhere.
+
+        Raises:
+            RuntimeError: the message carries no ports, so it has no reply port.
+            trio.ClosedResourceError: the reply port was already used (replied to, closed,
+                or transferred away).
+            DataCloneError, TypeError: as ``post_message``; nothing was sent, and the reply
+                port stays open for another try.
+        """
+        if not self._ports:
+            raise RuntimeError("this message carries no ports, so no reply port: use ask()")
+        port = self._ports[-1]
+        core = port._core
+        if core is None:
+            raise trio.ClosedResourceError(f"the reply port was already {port._state}")
+        waiting = core.peer is not None
+        port.post_message(value, transfer)
+        port.close()
+        return waiting
+
     def __repr__(self) -> str:
         return (
             f"<MessageEvent {self._type!r} data={self._data!r} "
@@ -117,7 +146,8 @@ class EventTarget:
     handler takes its place among the listeners when first set, and setting it to ``None``
     removes it. A listener may be a plain function or an async function; an async one is
     awaited before the next listener runs. A listener that raises is reported (logged at
-    error level as ``event_listener_failed``, with the traceback) and dispatch goes on.
+    error level as ``event_listener_failed``, with the traceback) and dispatch goes on; if an
+    actor set the listener up, the actor crashes with that exception instead.
     """
 
     __slots__ = ("_handlers", "_listeners")
@@ -233,6 +263,10 @@ class EventTarget:
             return None
 
     def _report(self, entry: _Entry, event: Event | MessageEvent, exc: Exception) -> None:
+        owner = CURRENT.get()
+        if owner is not None:  # the handler of an actor: the actor crashes (let it crash)
+            owner.crash(exc)
+            return
         logger().error(
             "event_listener_failed",
             event_type=event.type,

@@ -4,6 +4,8 @@ The hierarchy::
 
     TypeError
      +-- DataCloneError          a value cannot be structured-cloned or transferred
+    Exception
+     +-- TooManyRestartsError    a supervisor gave up: its children crashed too often
 
 actors also raises trio's own exceptions where their meaning fits exactly:
 
@@ -11,13 +13,14 @@ actors also raises trio's own exceptions where their meaning fits exactly:
 - ``trio.BrokenResourceError``: the *other* side is gone (``send()`` to a port whose peer closed).
 - ``trio.EndOfChannel``: not an error; the peer closed and every message it sent was received.
 - ``trio.BusyResourceError``: ``receive()`` on a port whose messages go to event handlers.
+- ``trio.BrokenResourceError`` from ``ask()``: the replier closed its end or died first.
 """
 
 from __future__ import annotations
 
 from typing import final
 
-__all__ = ["DataCloneError"]
+__all__ = ["DataCloneError", "TooManyRestartsError"]
 
 
 @final
@@ -38,3 +41,23 @@ class DataCloneError(TypeError):
         self.value = value
         self.path = path
         self.reason = reason
+
+
+@final
+class TooManyRestartsError(Exception):
+    """A supervisor made more than ``max_restarts`` restarts within ``within`` seconds.
+
+    Raised from ``open_supervisor``'s ``async with`` after the supervisor stopped every
+    child and closed their ports. ``__cause__`` is the last crash. Inside a supervisor's
+    child it is just another crash, so a tree of supervisors escalates as OTP's does.
+
+    Attributes:
+        path: the supervisor that gave up.
+        max_restarts, within: its restart intensity.
+    """
+
+    def __init__(self, message: str, *, path: str, max_restarts: int, within: float) -> None:
+        super().__init__(message)
+        self.path = path
+        self.max_restarts = max_restarts
+        self.within = within

@@ -19,6 +19,7 @@ from ._clone import ATOMIC, clone, commit, serialize, transfer_list
 from ._events import EventTarget, Listener, MessageEvent, message_event
 from ._exceptions import DataCloneError
 from ._log import logger
+from ._owner import CURRENT
 from ._queue import CLOSE, MESSAGE_ERROR, Item, PortCore
 from ._transfer import Transferable
 
@@ -302,6 +303,9 @@ class MessagePort(
         data, ports, _ = item
         if data is MESSAGE_ERROR:
             return message_event("messageerror", None, (), self)
+        if ports and (owner := CURRENT.get()) is not None:
+            for port in ports:  # a port an actor receives is its own now
+                owner.adopt(port)
         return message_event("message", data, ports, self)
 
     def _log_context(self) -> dict[str, object]:
@@ -414,7 +418,8 @@ class MessageChannel:
     """A new channel: two entangled ports, ``port1`` and ``port2``.
 
     What is posted on one port arrives at the other. Hand one port to another task (or
-    transfer it in a message) and keep the other.
+    transfer it in a message) and keep the other. Made inside an actor, both ports belong to
+    it until one is transferred away: they are closed when its incarnation ends.
     """
 
     __slots__ = ("_port1", "_port2")
@@ -425,6 +430,10 @@ class MessageChannel:
         core1.peer, core2.peer = core2, core1
         self._port1: MessagePort = MessagePort._create(core1)
         self._port2: MessagePort = MessagePort._create(core2)
+        owner = CURRENT.get()
+        if owner is not None:  # made inside an actor: closed when its incarnation ends
+            owner.adopt(self._port1)
+            owner.adopt(self._port2)
 
     @property
     def port1(self) -> MessagePort:

@@ -28,6 +28,7 @@ import trio
 
 from ._events import Event, MessageEvent, message_event
 from ._log import logger
+from ._owner import CURRENT
 
 __all__ = ["CLOSE", "FAIRNESS_BUDGET", "MESSAGE_ERROR", "Dispatcher", "Item", "PortCore"]
 
@@ -250,6 +251,7 @@ class Dispatcher:
             if heap and heap[0][0] < stamp:
                 break  # another port's event is older: back in line
             listeners = handle._listeners
+            context = core.context
             if data is CLOSE:
                 if "close" not in listeners:
                     return budget
@@ -262,9 +264,11 @@ class Dispatcher:
                 if data is MESSAGE_ERROR:
                     event = message_event("messageerror", None, (), handle)  # type: ignore[arg-type]
                 else:
+                    if ports and context is not None and (owner := context.get(CURRENT)):
+                        for port in ports:  # the actor whose handler gets them owns them
+                            owner.adopt(port)
                     event = message_event("message", data, ports, handle)  # type: ignore[arg-type]
             budget -= 1
-            context = core.context
             pending = handle._fire(event) if context is None else context.run(handle._fire, event)
             if pending is not None:
                 core.busy = True
@@ -281,9 +285,17 @@ class Dispatcher:
 
 
 async def _finish_async(core: PortCore, pending: Coroutine[Any, Any, None]) -> None:
-    """Run the rest of an async handler (and the listeners after it), then free the port."""
+    """Run the rest of an async handler (and the listeners after it), then free the port.
+
+    A handler an actor set up is cancelled when that actor's incarnation ends.
+    """
     try:
-        await pending
+        owner = CURRENT.get()
+        if owner is None:
+            await pending
+        else:
+            with owner.handler_scope():
+                await pending
     finally:
         core.busy = False
         core.settle()

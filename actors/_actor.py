@@ -1,0 +1,226 @@
+"""ActorHandle: one child slot of a supervisor, alive across the restarts of its actor.
+
+A slot holds what survives a crash: the function, the arguments as ``spawn`` cloned them, and
+the ports and buffers ``spawn`` transferred to it. Each run of the function is an
+``Incarnation`` (``_owner``) with the ports *it* made or received, closed when it ends. The
+slot's own ports are closed only when the slot stops for good.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, final
+
+import attrs
+import trio
+
+from ._clone import _Cloner
+from ._owner import CURRENT, Incarnation
+from ._ports import MessagePort, _NoPublicConstructor
+from ._transfer import Transferable
+
+if TYPE_CHECKING:
+    from ._supervisor import Restart, Supervisor
+
+__all__ = ["ActorHandle", "ActorState", "ActorStatistics", "current_actor"]
+
+
+@final
+class ActorState(enum.Enum):
+    """Where an actor is in its life (``ActorHandle.statistics().state``)."""
+
+    RUNNING = "running"
+    """An incarnation is running."""
+    RESTARTING = "restarting"
+    """Down, waiting to be started again: for its siblings to stop, or for its back-off."""
+    STOPPING = "stopping"
+    """Asked to stop for good; its incarnation is still winding down."""
+    STOPPED = "stopped"
+    """Stopped for good: its ports are closed and it will never run again."""
+
+
+@final
+@attrs.frozen
+class ActorStatistics:
+    """A snapshot of one actor, from ``ActorHandle.statistics()``."""
+
+    name: str
+    """The name given to ``spawn`` (or the function's name)."""
+    path: str
+    """Where it sits in the supervision tree, e.g. ``root/db/writer``."""
+    state: ActorState
+    """Running, restarting, stopping or stopped."""
+    incarnation: int
+    """Which run of the function this is: 1 for the first, 2 after one restart, ..."""
+    restarts: int
+    """How many times the supervisor has restarted it."""
+    ports: int
+    """Open ports it owns: those it was spawned with and those its incarnation made or got."""
+    queued: int
+    """Messages waiting at the ports it was spawned with."""
+    last_crash: Exception | None
+    """The exception of its last crash, or ``None`` if it never crashed."""
+
+
+@final
+class ActorHandle(metaclass=_NoPublicConstructor):
+    """A child of a supervisor: returned by ``Supervisor.spawn``, and by ``current_actor()``.
+
+    The handle stands for the child *slot*: it stays the same across restarts, while
+    ``incarnation`` counts the runs of the function.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_args",
+        "_current",
+        "_done",
+        "_fn",
+        "_incarnation",
+        "_index",
+        "_last_crash",
+        "_name",
+        "_number",
+        "_path",
+        "_pending",
+        "_restart",
+        "_restart_times",
+        "_restarts",
+        "_shells",
+        "_starter",
+        "_state",
+        "_stop_requested",
+        "_supervisor",
+        "_supervisors",
+        "_with_status",
+    )
+
+    def __init__(
+        self,
+        supervisor: Supervisor,
+        fn: Callable[..., Awaitable[object]],
+        args: tuple[Any, ...],
+        shells: list[Transferable],
+        name: str,
+        restart: Restart,
+        index: int,
+    ) -> None:
+        self._supervisor = supervisor
+        self._fn = fn
+        self._args = args  # as spawn cloned them; every incarnation gets a fresh clone
+        self._shells = shells  # what spawn transferred, as they sit in _args
+        self._current: list[Transferable] = shells  # the objects standing for them now
+        self._name = name
+        self._path = f"{supervisor._path}/{name}"
+        self._restart = restart
+        self._index = index  # spawn order
+        self._number = 0
+        self._incarnation: Incarnation | None = None
+        self._state = ActorState.RUNNING
+        self._restarts = 0
+        self._restart_times: deque[float] | None = None
+        self._last_crash: Exception | None = None
+        self._stop_requested = False
+        self._pending: Any = None  # the supervisor's pending group restart it is part of
+        self._starter: Any = None  # the waiting Supervisor.start() call, until started()
+        self._with_status = False  # started by Supervisor.start(): fn takes task_status
+        self._done: trio.Event | None = None
+        self._supervisors: list[Supervisor] | None = None  # opened inside it (for tree())
+
+    def __repr__(self) -> str:
+        return f"<ActorHandle {self._path} {self._state.value} incarnation={self._number}>"
+
+    @property
+    def name(self) -> str:
+        """The child's name among its siblings."""
+        return self._name
+
+    @property
+    def path(self) -> str:
+        """The names from the root supervisor down to this child, joined by ``/``."""
+        return self._path
+
+    @property
+    def incarnation(self) -> int:
+        """The current (or last) run of the function: 1 at first, one more per restart."""
+        return self._number
+
+    @property
+    def restart(self) -> Restart:
+        """When the supervisor restarts this child: ``PERMANENT``, ``TRANSIENT``, ``TEMPORARY``."""
+        return self._restart
+
+    def cancel(self) -> None:
+        """Stop this child for good, whatever its restart type. Idempotent; never blocks.
+
+        Its running incarnation is cancelled; when it has finished, every port the child
+        owns is closed (its peers see ``onclose`` / ``EndOfChannel``) and ``wait()`` returns.
+        """
+        self._supervisor._stop(self)
+
+    async def wait(self) -> None:
+        """Wait until this child has stopped for good (returns at once if it has)."""
+        if self._state is not ActorState.STOPPED:
+            if self._done is None:
+                self._done = trio.Event()
+            await self._done.wait()
+        else:
+            await trio.lowlevel.checkpoint()
+
+    def statistics(self) -> ActorStatistics:
+        """A frozen snapshot of this child: state, incarnation, restarts, ports, queue."""
+        slot_ports = [p for p in self._current if type(p) is MessagePort and p._core is not None]
+        inc = self._incarnation
+        return ActorStatistics(
+            name=self._name,
+            path=self._path,
+            state=self._state,
+            incarnation=self._number,
+            restarts=self._restarts,
+            ports=len(slot_ports) + (0 if inc is None else inc.open_ports()),
+            queued=sum(p.statistics().queued for p in slot_ports),
+            last_crash=self._last_crash,
+        )
+
+    # -- used by the supervisor -----------------------------------------------------------
+
+    def _fresh_args(self) -> tuple[Any, ...]:
+        """A new clone of the spawn arguments holding the slot's current ports and buffers."""
+        memo: dict[int, object] = {
+            id(shell): now for shell, now in zip(self._shells, self._current, strict=True)
+        }
+        return _Cloner(memo).clone(self._args)  # type: ignore[return-value]
+
+    def _reclaim(self) -> None:
+        """The incarnation ended: move the slot's ports and buffers to fresh objects.
+
+        The dead incarnation's objects are detached (its listeners never fire again), and
+        the next one gets the same queues, not started, as if they had just been transferred.
+        """
+        current = []
+        for obj in self._current:
+            if obj._transfer_refusal() is None:
+                shell = obj._transfer_shell()
+                obj._transfer_commit(shell)
+                obj = shell
+            current.append(obj)
+        self._current = current
+
+    def _close_ports(self) -> None:
+        for obj in self._current:
+            if type(obj) is MessagePort:
+                obj.close()
+
+
+def current_actor() -> ActorHandle:
+    """The handle of the actor whose task (or message handler) calls this.
+
+    Raises:
+        RuntimeError: called outside an actor.
+    """
+    inc = CURRENT.get()
+    if inc is None:
+        raise RuntimeError("current_actor() was called outside an actor")
+    return inc.actor

@@ -1,0 +1,53 @@
+"""ask(): request/reply over a fresh MessageChannel whose port travels with the request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import trio
+
+from ._ports import MessageChannel, MessagePort
+
+__all__ = ["ask"]
+
+
+async def ask(
+    port: MessagePort, message: object, *, transfer: Iterable[object] | None = None
+) -> Any:
+    """Post ``message`` on ``port`` with a new reply port, and return the reply's data.
+
+    A fresh ``MessageChannel`` is made for the reply: one end travels with the request as the
+    *last* entry of the transfer list (so it is ``event.ports[-1]`` for the replier, after
+    whatever ``transfer`` lists), and this call waits on the other. The replier answers with
+    ``event.reply(value)``. Put ports you reply with inside ``value``: only the data is
+    returned.
+
+    Cancelling this call (a cancel scope, ``trio.fail_after``) closes the reply port, so the
+    replier sees ``onclose`` and ``event.reply()`` returns ``False``.
+
+    Raises:
+        trio.BrokenResourceError: the replier closed the reply port, or died without
+            replying (its ports are closed when it ends), or ``port``'s peer was already gone.
+        trio.ClosedResourceError: ``port`` was closed or transferred away here.
+        DataCloneError, TypeError: as ``post_message``; nothing was sent.
+    """
+    await trio.lowlevel.checkpoint_if_cancelled()
+    if port._core is None:
+        raise trio.ClosedResourceError(f"this MessagePort was {port._state}")
+    channel = MessageChannel()
+    mine, theirs = channel.port1, channel.port2
+    try:
+        if port._core.peer is None:
+            raise trio.BrokenResourceError("the peer port is closed: nobody can reply")
+        port.post_message(message, [theirs] if transfer is None else [*transfer, theirs])
+        try:
+            event = await mine.receive()
+        except trio.EndOfChannel:
+            raise trio.BrokenResourceError(
+                "the replier closed the reply port without replying"
+            ) from None
+    finally:
+        mine.close()
+        theirs.close()  # still ours if posting failed
+    return event.data

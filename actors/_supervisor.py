@@ -1,0 +1,650 @@
+"""Supervisors: nurseries that restart their children after Erlang/OTP's strategies.
+
+The rules (``docs/supervision.md`` states them for users):
+
+- A child stops *for good* when it returns and is not ``PERMANENT``, crashes and is
+  ``TEMPORARY``, is cancelled (``ActorHandle.cancel``, ``Supervisor.cancel``, or a cancel scope
+  around the supervisor), or the supervisor gives up. Only then are the ports it was spawned
+  with closed; every incarnation's own ports are closed when that incarnation ends.
+- Otherwise it is restarted, with its siblings as the strategy says. One crash is one restart
+  for the intensity count, however many children it restarts.
+- More than ``max_restarts`` restarts within ``within`` seconds: the supervisor gives up.
+
+Exits are handled synchronously at the end of the exiting child's task, and every child task
+is started in a copy of the context the supervisor was opened in, so a child never inherits
+the context of whoever called ``spawn`` or of the incarnation it replaces.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import enum
+import inspect
+import math
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any, Generic, TypeVar, final
+
+import attrs
+import structlog
+import trio
+
+from ._actor import ActorHandle, ActorState
+from ._clone import commit, serialize_moving_all
+from ._exceptions import TooManyRestartsError
+from ._log import logger
+from ._owner import CURRENT, Incarnation, adopt
+from ._ports import MessagePort, _NoPublicConstructor
+from ._tree import ActorTree, supervisor_node
+
+__all__ = [
+    "Backoff",
+    "Restart",
+    "RestartStrategy",
+    "Supervisor",
+    "SupervisorStatistics",
+    "open_supervisor",
+]
+
+T = TypeVar("T")
+
+
+@final
+class RestartStrategy(enum.Enum):
+    """Which children a supervisor restarts when one of them must be restarted (OTP's)."""
+
+    ONE_FOR_ONE = "one_for_one"
+    """Only that child."""
+    ONE_FOR_ALL = "one_for_all"
+    """Every child: the others are stopped, then all start again in spawn order."""
+    REST_FOR_ONE = "rest_for_one"
+    """That child and every child spawned after it."""
+
+
+@final
+class Restart(enum.Enum):
+    """When a child is restarted after it ends (OTP's restart types)."""
+
+    PERMANENT = "permanent"
+    """Always: after a crash and after a normal return."""
+    TRANSIENT = "transient"
+    """Only after a crash; a normal return stops it for good."""
+    TEMPORARY = "temporary"
+    """Never: it stops for good however it ends (a crash is still logged)."""
+
+
+@final
+@attrs.frozen
+class Backoff:
+    """Exponential restart back-off: wait ``min(cap, initial * factor**k)`` seconds before the
+    restart of a child that was already restarted ``k`` times within the intensity window."""
+
+    initial: float = 0.1
+    factor: float = 2.0
+    cap: float = 5.0
+
+    def delay(self, recent: int) -> float:
+        """The wait before a restart preceded by ``recent`` restarts of the same child."""
+        return min(self.cap, self.initial * self.factor**recent)
+
+
+@final
+@attrs.frozen
+class SupervisorStatistics:
+    """A snapshot of a supervisor, from ``Supervisor.statistics()``."""
+
+    path: str
+    """Its place in the tree (``root`` for a top-level supervisor named by default)."""
+    strategy: RestartStrategy
+    children: int
+    """Children not yet stopped for good."""
+    running: int
+    """Children with an incarnation running."""
+    restarting: int
+    """Children down and waiting to start again."""
+    restarts: int
+    """Restarts since it was opened (a group restart counts once)."""
+    intensity_left: int
+    """Restarts it can still make within the current window before it gives up."""
+    gave_up: bool
+    """Whether it gave up (too many restarts)."""
+
+
+@final
+class _Group:
+    """A pending restart: these children start again, in spawn order, once all are down."""
+
+    __slots__ = ("delay", "members", "waiting")
+
+    def __init__(self, delay: float) -> None:
+        self.members: set[ActorHandle] = set()
+        self.waiting: set[ActorHandle] = set()  # still winding down
+        self.delay = delay
+
+
+@final
+class _Starter(Generic[T]):
+    """The ``Supervisor.start()`` call waiting for its child's ``task_status.started()``."""
+
+    __slots__ = ("done", "error", "ports", "value")
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.value: Any = None
+        self.ports: list[MessagePort] = []
+        self.error: BaseException | None = None
+
+
+@final
+class _TaskStatus(trio.TaskStatus[Any]):
+    """The ``task_status`` of a child run by ``Supervisor.start()``.
+
+    ``started(value)`` hands ``value`` to the starter as a message would be: cloned, with
+    every port and buffer in it transferred. In a restarted incarnation it only marks the
+    child ready; the value is dropped (and ports in it closed).
+    """
+
+    __slots__ = ("_actor",)
+
+    def __init__(self, actor: ActorHandle) -> None:
+        self._actor = actor
+
+    def started(self, value: Any = None) -> None:
+        starter = self._actor._starter
+        if starter is None:
+            return  # a restart: nobody waits; ports in value still belong to the incarnation
+        data, moves = serialize_moving_all(value, root="started value")
+        commit(moves)
+        self._actor._starter = None
+        starter.value = data
+        starter.ports = [shell for _, shell in moves if type(shell) is MessagePort]
+        starter.done.set()
+
+
+@final
+class Supervisor(metaclass=_NoPublicConstructor):
+    """A nursery of actors that restarts them. Made by ``open_supervisor()``."""
+
+    __slots__ = (
+        "__weakref__",
+        "_backoff",
+        "_by_name",
+        "_children",
+        "_closed",
+        "_context",
+        "_gave_up",
+        "_max_restarts",
+        "_names",
+        "_nursery",
+        "_opener",
+        "_path",
+        "_restart_times",
+        "_restarts",
+        "_spawned",
+        "_stopping",
+        "_strategy",
+        "_within",
+    )
+
+    def __init__(
+        self,
+        strategy: RestartStrategy,
+        max_restarts: int,
+        within: float,
+        backoff: Backoff | None,
+        path: str,
+        opener: ActorHandle | None,
+    ) -> None:
+        self._strategy = strategy
+        self._max_restarts = max_restarts
+        self._within = within
+        self._backoff = backoff
+        self._path = path
+        self._opener = opener
+        self._nursery: trio.Nursery | None = None
+        self._context = contextvars.copy_context()
+        self._children: dict[ActorHandle, None] = {}  # not stopped for good, in spawn order
+        self._by_name: dict[str, ActorHandle] = {}
+        self._names: dict[str, int] = {}
+        self._spawned = 0
+        self._restart_times: deque[float] = deque()
+        self._restarts = 0
+        self._stopping = False
+        self._closed = False
+        self._gave_up: TooManyRestartsError | None = None
+
+    def __repr__(self) -> str:
+        return f"<Supervisor {self._path} {self._strategy.value} children={len(self._children)}>"
+
+    @property
+    def path(self) -> str:
+        """Its place in the tree; its children's paths start with it."""
+        return self._path
+
+    @property
+    def strategy(self) -> RestartStrategy:
+        """How it restarts its children."""
+        return self._strategy
+
+    @property
+    def children(self) -> tuple[ActorHandle, ...]:
+        """Its children that have not stopped for good, in spawn order."""
+        return tuple(self._children)
+
+    # -- spawning -------------------------------------------------------------------------
+
+    def spawn(
+        self,
+        fn: Callable[..., Awaitable[object]],
+        *args: object,
+        name: str | None = None,
+        restart: Restart = Restart.PERMANENT,
+    ) -> ActorHandle:
+        """Start ``fn(*args)`` as a child actor, like ``Nursery.start_soon``; return its handle.
+
+        ``args`` reach ``fn`` as ``post_message`` would deliver them: structured-cloned, with
+        every ``MessagePort`` and ``ArrayBuffer`` inside them transferred. The caller's ports
+        and buffers are detached before this returns; ``fn`` gets the new ones, which belong
+        to the child's slot across restarts. Every incarnation gets a fresh clone of the same
+        arguments, holding the same ports.
+
+        Raises:
+            DataCloneError: ``args`` hold something that cannot be cloned. Nothing was
+                detached and no child was made.
+            ValueError: a live sibling already has this ``name``.
+            TypeError: ``fn`` is not an async function.
+            RuntimeError: the supervisor is closed.
+        """
+        actor, coro = self._prepare(fn, args, name, restart, starter=None)
+        self._launch(actor, coro)
+        return actor
+
+    async def start(
+        self,
+        fn: Callable[..., Awaitable[object]],
+        *args: object,
+        name: str | None = None,
+        restart: Restart = Restart.PERMANENT,
+    ) -> Any:
+        """Start ``fn(*args, task_status=...)`` as a child and wait for it to be ready.
+
+        As ``Nursery.start``: returns the value the child passes to
+        ``task_status.started()``, delivered as a message would be (cloned, ports and buffers
+        in it transferred to the caller). Arguments are handled as by ``spawn``. A child that
+        crashes before calling ``started()`` is not restarted: its exception is raised here
+        (a child that returns before it is ``RuntimeError``). If this call is cancelled
+        before the child is ready, the child is stopped for good.
+        """
+        starter: _Starter[Any] = _Starter()
+        actor, coro = self._prepare(fn, args, name, restart, starter=starter)
+        self._launch(actor, coro)
+        try:
+            await starter.done.wait()
+        except BaseException:
+            if actor._starter is starter:
+                actor._starter = None
+                self._stop(actor)
+            raise
+        if starter.error is not None:
+            raise starter.error
+        adopt(starter.ports, CURRENT.get())
+        return starter.value
+
+    def _prepare(
+        self,
+        fn: Callable[..., Awaitable[object]],
+        args: tuple[object, ...],
+        name: str | None,
+        restart: Restart,
+        starter: _Starter[Any] | None,
+    ) -> tuple[ActorHandle, Coroutine[Any, Any, object]]:
+        if self._closed:
+            raise RuntimeError(f"supervisor {self._path} is closed")
+        if not callable(fn):
+            raise TypeError(f"fn must be an async function, not {type(fn).__name__}")
+        if not isinstance(restart, Restart):
+            raise TypeError(f"restart must be a Restart, not {restart!r}")
+        name = self._child_name(fn, name)
+        data, moves = serialize_moving_all(args, root="args")
+        shells = [shell for _, shell in moves]
+        self._spawned += 1
+        actor: ActorHandle = ActorHandle._create(
+            self, fn, data, shells, name, restart, self._spawned
+        )
+        actor._starter = starter
+        actor._with_status = starter is not None
+        inc = self._incarnate(actor)
+        coro = self._call(actor, inc)
+        if not inspect.iscoroutine(coro):
+            raise TypeError(
+                f"fn must be an async function; {getattr(fn, '__qualname__', fn)!r} returned "
+                f"{type(coro).__name__}"
+            )
+        commit(moves)  # only now: a failed spawn detaches nothing
+        self._children[actor] = None
+        self._by_name[name] = actor
+        return actor, coro
+
+    def _child_name(self, fn: Callable[..., object], name: str | None) -> str:
+        if name is not None:
+            name = str(name)
+            if not name or "/" in name:
+                raise ValueError(f"an actor's name must be non-empty and without '/': {name!r}")
+            if name in self._by_name:
+                raise ValueError(f"supervisor {self._path} already has a child named {name!r}")
+            return name
+        base = getattr(fn, "__name__", None) or "actor"
+        n = self._names.get(base, 0)
+        while True:
+            n += 1
+            candidate = base if n == 1 else f"{base}-{n}"
+            if candidate not in self._by_name:
+                self._names[base] = n
+                return candidate
+
+    def _incarnate(self, actor: ActorHandle) -> Incarnation:
+        actor._number += 1
+        inc = Incarnation(actor, actor._number)
+        actor._incarnation = inc
+        actor._state = ActorState.RUNNING
+        return inc
+
+    def _call(self, actor: ActorHandle, inc: Incarnation) -> Coroutine[Any, Any, object]:
+        args = actor._fresh_args()
+        if actor._with_status:
+            return actor._fn(*args, task_status=_TaskStatus(actor))  # type: ignore[return-value]
+        return actor._fn(*args)  # type: ignore[return-value]
+
+    def _launch(self, actor: ActorHandle, coro: Coroutine[Any, Any, object] | None) -> None:
+        nursery = self._nursery
+        assert nursery is not None
+        inc = actor._incarnation
+        assert inc is not None
+        if self._stopping:
+            inc.scope.cancel()
+        self._context.run(lambda: nursery.start_soon(self._run, actor, inc, coro, name=actor._path))
+
+    # -- running and exits ----------------------------------------------------------------
+
+    async def _run(
+        self, actor: ActorHandle, inc: Incarnation, coro: Coroutine[Any, Any, object] | None
+    ) -> None:
+        CURRENT.set(inc)
+        structlog.contextvars.bind_contextvars(actor=actor._path)
+        logger().debug("actor_started", incarnation=inc.number)
+        failure: Exception | None = None
+        try:
+            with inc.scope:
+                if coro is None:
+                    coro = self._call(actor, inc)
+                await coro
+        except Exception as exc:
+            failure = exc
+        except BaseException:
+            await inc.end()
+            raise
+        await inc.end()
+        self._exited(actor, inc, failure or inc.failure)
+
+    def _exited(self, actor: ActorHandle, inc: Incarnation, failure: Exception | None) -> None:
+        """An incarnation ended (not by the supervisor's own cancellation): what next."""
+        actor._incarnation = None
+        actor._reclaim()
+        if failure is not None:
+            actor._last_crash = failure
+            _log(actor).error("actor_crashed", incarnation=inc.number, exc_info=failure)
+        starter = actor._starter
+        if starter is not None:  # ended before task_status.started(): Nursery.start's rule
+            actor._starter = None
+            starter.error = failure or RuntimeError(
+                f"{actor._path} returned without calling task_status.started()"
+            )
+            starter.done.set()
+            self._finish(actor)
+            return
+        if actor._stop_requested or self._stopping:
+            self._finish(actor)
+            return
+        if actor._pending is not None:  # stopped by us for a group restart
+            actor._state = ActorState.RESTARTING
+            self._down(actor)
+            return
+        restart = actor._restart
+        if restart is Restart.TEMPORARY or (restart is Restart.TRANSIENT and failure is None):
+            self._finish(actor)
+            return
+        self._restart_for(actor, failure)
+
+    def _restart_for(self, actor: ActorHandle, failure: Exception | None) -> None:
+        now = trio.current_time()
+        times = self._restart_times
+        times.append(now)
+        while times and times[0] <= now - self._within:
+            times.popleft()
+        if len(times) > self._max_restarts:
+            self._give_up(actor, failure)
+            return
+        self._restarts += 1
+        recent = actor._restart_times
+        if recent is None:
+            recent = actor._restart_times = deque()
+        while recent and recent[0] <= now - self._within:
+            recent.popleft()
+        delay = 0.0 if self._backoff is None else self._backoff.delay(len(recent))
+        recent.append(now)
+        group = _Group(delay)
+        strategy = self._strategy
+        if strategy is RestartStrategy.ONE_FOR_ALL:
+            others = [c for c in self._children if c is not actor]
+        elif strategy is RestartStrategy.REST_FOR_ONE:
+            others = [c for c in self._children if c._index > actor._index]
+        else:
+            others = []
+        self._join(group, actor)
+        for other in others:
+            if other._restart is Restart.TEMPORARY:
+                self._stop(other)  # OTP: temporary children are never restarted
+            else:
+                self._join(group, other)
+        if not group.waiting:
+            self._due(group)
+
+    def _join(self, group: _Group, actor: ActorHandle) -> None:
+        old = actor._pending
+        if old is not None and old is not group:  # already pending: merge the two restarts
+            for member in old.members:
+                member._pending = group
+            group.members |= old.members
+            group.waiting |= old.waiting
+            group.delay = max(group.delay, old.delay)
+        actor._pending = group
+        group.members.add(actor)
+        inc = actor._incarnation
+        if inc is not None:
+            group.waiting.add(actor)
+            inc.scope.cancel()
+        else:
+            actor._state = ActorState.RESTARTING
+
+    def _down(self, actor: ActorHandle) -> None:
+        group = actor._pending
+        group.waiting.discard(actor)
+        if not group.waiting:
+            self._due(group)
+
+    def _due(self, group: _Group) -> None:
+        nursery = self._nursery
+        assert nursery is not None
+        if group.delay > 0:
+            name = f"{self._path} backoff"
+            self._context.run(lambda: nursery.start_soon(self._after, group, name=name))
+        else:
+            self._restart_group(group)
+
+    async def _after(self, group: _Group) -> None:
+        await trio.sleep(group.delay)
+        self._restart_group(group)
+
+    def _restart_group(self, group: _Group) -> None:
+        for actor in sorted(group.members, key=lambda a: a._index):
+            if actor._pending is not group or actor not in self._children:
+                continue  # stopped for good meanwhile
+            actor._pending = None
+            actor._restarts += 1
+            inc = self._incarnate(actor)
+            _log(actor).info(
+                "actor_restarted",
+                incarnation=inc.number,
+                intensity_left=self._max_restarts - len(self._restart_times),
+            )
+            self._launch(actor, None)
+
+    def _stop(self, actor: ActorHandle) -> None:
+        """Stop ``actor`` for good (``ActorHandle.cancel``)."""
+        if actor._state is ActorState.STOPPED:
+            return
+        actor._stop_requested = True
+        inc = actor._incarnation
+        if inc is not None:
+            actor._state = ActorState.STOPPING
+            inc.scope.cancel()
+        else:  # down, waiting for a restart: stop it now
+            self._finish(actor)
+
+    def _finish(self, actor: ActorHandle) -> None:
+        """``actor`` stopped for good: close its ports, forget it, wake whoever waits."""
+        if actor._state is ActorState.STOPPED:
+            return
+        group = actor._pending
+        actor._pending = None
+        actor._state = ActorState.STOPPED
+        actor._incarnation = None
+        actor._close_ports()
+        self._children.pop(actor, None)
+        if self._by_name.get(actor._name) is actor:
+            del self._by_name[actor._name]
+        _log(actor).debug("actor_stopped", incarnation=actor._number)
+        if actor._done is not None:
+            actor._done.set()
+        if group is not None:  # it will not be restarted with its group
+            group.members.discard(actor)
+            if actor in group.waiting:
+                group.waiting.discard(actor)
+                if not group.waiting:
+                    self._due(group)
+
+    def _give_up(self, actor: ActorHandle, failure: Exception | None) -> None:
+        times = len(self._restart_times) - 1
+        error = TooManyRestartsError(
+            f"supervisor {self._path} gave up: more than {self._max_restarts} restarts within "
+            f"{self._within:g}s (the last for {actor._path})",
+            path=self._path,
+            max_restarts=self._max_restarts,
+            within=self._within,
+        )
+        error.__cause__ = failure
+        self._gave_up = error
+        logger(actor=self._path).error(
+            "supervisor_gave_up",
+            restarts=times,
+            within=self._within,
+            child=actor._path,
+            exc_info=failure,
+        )
+        self.cancel()
+
+    # -- stopping -------------------------------------------------------------------------
+
+    def cancel(self) -> None:
+        """Stop every child for good, and the ``async with`` block; it then exits quietly.
+
+        As ``Nursery.cancel_scope.cancel()``. Every child's ports are closed once it has
+        finished. Idempotent.
+        """
+        self._stopping = True
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+
+    def _close(self) -> None:
+        """The nursery is done: every child still known stopped by cancellation."""
+        self._closed = True
+        for actor in list(self._children):
+            self._finish(actor)
+        opener = self._opener
+        if opener is not None and opener._supervisors is not None:
+            opener._supervisors.remove(self)
+
+    # -- observing ------------------------------------------------------------------------
+
+    def statistics(self) -> SupervisorStatistics:
+        """A frozen snapshot of this supervisor and its children's states."""
+        states = [c._state for c in self._children]
+        now = trio.current_time()
+        recent = sum(1 for t in self._restart_times if t > now - self._within)
+        return SupervisorStatistics(
+            path=self._path,
+            strategy=self._strategy,
+            children=len(states),
+            running=states.count(ActorState.RUNNING),
+            restarting=states.count(ActorState.RESTARTING),
+            restarts=self._restarts,
+            intensity_left=max(0, self._max_restarts - recent),
+            gave_up=self._gave_up is not None,
+        )
+
+    def tree(self) -> ActorTree:
+        """The live supervision tree under this supervisor; ``str()`` of it draws it."""
+        return supervisor_node(self)
+
+
+def _log(actor: ActorHandle) -> Any:
+    return logger(actor=actor._path)
+
+
+@asynccontextmanager
+async def open_supervisor(
+    *,
+    strategy: RestartStrategy = RestartStrategy.ONE_FOR_ONE,
+    max_restarts: int = 3,
+    within: float = 5.0,
+    name: str | None = None,
+    backoff: Backoff | None = None,
+) -> AsyncIterator[Supervisor]:
+    """Open a supervisor: a nursery whose children are actors it restarts.
+
+    The block's exit waits until every child has stopped for good (a ``PERMANENT`` child
+    never does on its own: cancel it, or the supervisor). ``sup.cancel()`` stops them all
+    and the block exits quietly. More than ``max_restarts`` restarts within ``within``
+    seconds (on trio's clock) make the supervisor give up: it stops every child, closes
+    their ports, and raises ``TooManyRestartsError`` here, chained to the last crash. A
+    supervisor opened inside an actor takes that actor's path (and ``/name`` when given);
+    a top-level one is ``name``, or ``"root"``. ``backoff`` delays restarts of a child that
+    keeps crashing.
+
+    As with a nursery, an exception raised by the block's own code cancels the children
+    and propagates (in an ``ExceptionGroup``, as trio's strict exception groups do).
+    """
+    if not isinstance(strategy, RestartStrategy):
+        raise TypeError(f"strategy must be a RestartStrategy, not {strategy!r}")
+    if max_restarts < 0 or not math.isfinite(within) or within <= 0:
+        raise ValueError("max_restarts must be >= 0 and within a positive number of seconds")
+    inc = CURRENT.get()
+    opener = None if inc is None else inc.actor
+    if opener is None:
+        path = "root" if name is None else str(name)
+    else:
+        path = opener._path if name is None else f"{opener._path}/{name}"
+    sup: Supervisor = Supervisor._create(strategy, max_restarts, within, backoff, path, opener)
+    if opener is not None:
+        if opener._supervisors is None:
+            opener._supervisors = []
+        opener._supervisors.append(sup)
+    try:
+        async with trio.open_nursery() as nursery:
+            sup._nursery = nursery
+            yield sup
+    finally:
+        sup._close()
+    if sup._gave_up is not None:
+        raise sup._gave_up
