@@ -34,7 +34,7 @@ class _Closable(Protocol):
 class Incarnation:
     """One run of an actor: its cancel scope, the ports it owns, its running async handlers."""
 
-    __slots__ = ("actor", "failure", "handlers", "idle", "number", "ports", "scope")
+    __slots__ = ("actor", "failure", "handlers", "idle", "number", "ports", "readiness", "scope")
 
     def __init__(self, actor: ActorHandle, number: int) -> None:
         self.actor = actor
@@ -44,6 +44,12 @@ class Incarnation:
         self.handlers: set[trio.CancelScope] | None = None
         self.failure: Exception | None = None  # from a message handler that raised
         self.idle: trio.Event | None = None  # set when the last handler is done, if awaited
+        self.readiness: trio.Event | None = None  # awaited by the next child of a group restart
+
+    def ready(self) -> None:
+        """The actor began (or called ``task_status.started()``, or ended)."""
+        if self.readiness is not None:
+            self.readiness.set()
 
     def adopt(self, port: _Closable) -> None:
         """Own ``port`` from now on: it is closed when this incarnation ends."""

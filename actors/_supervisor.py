@@ -152,6 +152,9 @@ class _TaskStatus(trio.TaskStatus[Any]):
 
     def started(self, value: Any = None) -> None:
         starter = self._actor._starter
+        inc = self._actor._incarnation
+        if inc is not None:
+            inc.ready()
         if starter is None:
             return  # a restart: nobody waits; ports in value still belong to the incarnation
         data, moves = serialize_moving_all(value, root="started value")
@@ -356,34 +359,53 @@ class Supervisor(metaclass=_NoPublicConstructor):
             return actor._fn(*args, task_status=_TaskStatus(actor))  # type: ignore[return-value]
         return actor._fn(*args)  # type: ignore[return-value]
 
-    def _launch(self, actor: ActorHandle, coro: Coroutine[Any, Any, object] | None) -> None:
+    def _launch(
+        self,
+        actor: ActorHandle,
+        coro: Coroutine[Any, Any, object] | None,
+        after: trio.Event | None = None,
+    ) -> None:
         nursery = self._nursery
         assert nursery is not None
         inc = actor._incarnation
         assert inc is not None
         if self._stopping:
             inc.scope.cancel()
-        self._context.run(lambda: nursery.start_soon(self._run, actor, inc, coro, name=actor._path))
+        self._context.run(
+            lambda: nursery.start_soon(self._run, actor, inc, coro, after, name=actor._path)
+        )
 
     # -- running and exits ----------------------------------------------------------------
 
     async def _run(
-        self, actor: ActorHandle, inc: Incarnation, coro: Coroutine[Any, Any, object] | None
+        self,
+        actor: ActorHandle,
+        inc: Incarnation,
+        coro: Coroutine[Any, Any, object] | None,
+        after: trio.Event | None,
     ) -> None:
+        """One incarnation's task. ``after``: wait for the previous child of a group restart
+        to be ready first, so restarted children start in spawn order."""
         CURRENT.set(inc)
         structlog.contextvars.bind_contextvars(actor=actor._path)
         logger().debug("actor_started", incarnation=inc.number)
         failure: Exception | None = None
         try:
             with inc.scope:
+                if after is not None:
+                    await after.wait()
                 if coro is None:
                     coro = self._call(actor, inc)
+                if not actor._with_status:
+                    inc.ready()
                 await coro
         except Exception as exc:
             failure = exc
         except BaseException:
+            inc.ready()
             await inc.end()
             raise
+        inc.ready()
         await inc.end()
         self._exited(actor, inc, failure or inc.failure)
 
@@ -487,18 +509,22 @@ class Supervisor(metaclass=_NoPublicConstructor):
         self._restart_group(group)
 
     def _restart_group(self, group: _Group) -> None:
+        previous: trio.Event | None = None
         for actor in sorted(group.members, key=lambda a: a._index):
             if actor._pending is not group or actor not in self._children:
                 continue  # stopped for good meanwhile
             actor._pending = None
             actor._restarts += 1
             inc = self._incarnate(actor)
+            if len(group.members) > 1:
+                inc.readiness = trio.Event()
             _log(actor).info(
                 "actor_restarted",
                 incarnation=inc.number,
                 intensity_left=self._max_restarts - len(self._restart_times),
             )
-            self._launch(actor, None)
+            self._launch(actor, None, previous)
+            previous = inc.readiness
 
     def _stop(self, actor: ActorHandle) -> None:
         """Stop ``actor`` for good (``ActorHandle.cancel``)."""

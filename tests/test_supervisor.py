@@ -1,0 +1,748 @@
+"""Supervisors: nursery-like lifetimes, restart types, strategies, intensity, escalation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+import actors
+from actors import (
+    ActorState,
+    Backoff,
+    MessageChannel,
+    MessagePort,
+    Restart,
+    RestartStrategy,
+    TooManyRestartsError,
+    open_supervisor,
+)
+
+
+class Boom(Exception):
+    """The crash the tests' actors raise."""
+
+
+def recorder() -> tuple[list[tuple[str, int]], Callable[..., Any]]:
+    """An actor factory that records (name, incarnation) at each start."""
+    starts: list[tuple[str, int]] = []
+
+    async def actor(*_: object) -> None:
+        me = actors.current_actor()
+        starts.append((me.name, me.incarnation))
+        await trio.sleep_forever()
+
+    return starts, actor
+
+
+async def test_block_exit_waits_for_children_to_stop_for_good() -> None:
+    """The ``async with`` exits only once every child has stopped for good."""
+    release = trio.Event()
+    done: list[str] = []
+
+    async def child() -> None:
+        await release.wait()
+        done.append("child")
+
+    async with open_supervisor() as sup:
+        handle = sup.spawn(child, restart=Restart.TRANSIENT)
+        await trio.testing.wait_all_tasks_blocked()
+        assert handle.statistics().state is ActorState.RUNNING
+        release.set()
+    assert done == ["child"]
+    assert handle.statistics().state is ActorState.STOPPED
+    assert sup.children == ()
+
+
+async def test_cancel_stops_permanent_children_and_exits_quietly() -> None:
+    """``sup.cancel()`` stops children that would run forever; the block raises nothing."""
+    starts, forever = recorder()
+    async with open_supervisor() as sup:
+        a = sup.spawn(forever, name="a")
+        b = sup.spawn(forever, name="b")
+        await trio.testing.wait_all_tasks_blocked()
+        sup.cancel()
+        await trio.sleep_forever()  # the body is cancelled too, as a nursery's
+    assert sorted(starts) == [("a", 1), ("b", 1)]
+    assert a.statistics().state is b.statistics().state is ActorState.STOPPED
+
+
+async def test_cancel_scope_around_the_supervisor_stops_everything() -> None:
+    """Cancelling from outside stops every child and closes its ports."""
+    channel = MessageChannel()
+
+    async def holder(port: MessagePort) -> None:
+        await trio.sleep_forever()
+
+    with trio.move_on_after(1) as scope:
+        async with open_supervisor() as sup:
+            handle = sup.spawn(holder, channel.port2)
+            await trio.testing.wait_all_tasks_blocked()
+            scope.cancel()
+    assert handle.statistics().state is ActorState.STOPPED
+    with pytest.raises(trio.EndOfChannel):
+        await channel.port1.receive()
+
+
+async def test_an_error_in_the_block_cancels_children_and_propagates() -> None:
+    """As a nursery: the body's exception cancels the children and comes out in a group."""
+    channel = MessageChannel()
+
+    async def holder(port: MessagePort) -> None:
+        await trio.sleep_forever()
+
+    with pytest.RaisesGroup(Boom):
+        async with open_supervisor() as sup:
+            sup.spawn(holder, channel.port2)
+            await trio.testing.wait_all_tasks_blocked()
+            raise Boom
+    with pytest.raises(trio.EndOfChannel):
+        await channel.port1.receive()
+
+
+# -- restart types ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("restart", "crash", "restarted"),
+    [
+        (Restart.PERMANENT, False, True),
+        (Restart.PERMANENT, True, True),
+        (Restart.TRANSIENT, False, False),
+        (Restart.TRANSIENT, True, True),
+        (Restart.TEMPORARY, False, False),
+        (Restart.TEMPORARY, True, False),
+    ],
+)
+async def test_restart_types(restart: Restart, crash: bool, restarted: bool) -> None:
+    """PERMANENT always restarts, TRANSIENT only after a crash, TEMPORARY never."""
+    runs: list[int] = []
+
+    async def child() -> None:
+        runs.append(actors.current_actor().incarnation)
+        if len(runs) == 1:
+            if crash:
+                raise Boom
+            return
+        await trio.sleep_forever()
+
+    async with open_supervisor() as sup:
+        handle = sup.spawn(child, restart=restart)
+        await trio.testing.wait_all_tasks_blocked()
+        assert runs == ([1, 2] if restarted else [1])
+        expected = ActorState.RUNNING if restarted else ActorState.STOPPED
+        assert handle.statistics().state is expected
+        assert (handle.statistics().last_crash is not None) == crash
+        sup.cancel()
+
+
+async def test_a_temporary_crash_does_not_bring_the_tree_down(
+    logs: list[dict[str, Any]],
+) -> None:
+    """A crashing TEMPORARY child is logged and gone; its siblings go on untouched."""
+    starts, forever = recorder()
+
+    async def fragile() -> None:
+        raise Boom("temporary")
+
+    async with open_supervisor(max_restarts=0) as sup:
+        sup.spawn(forever, name="steady")
+        gone = sup.spawn(fragile, restart=Restart.TEMPORARY)
+        await gone.wait()
+        await trio.testing.wait_all_tasks_blocked()
+        assert [h.name for h in sup.children] == ["steady"]
+        assert not sup.statistics().gave_up
+        sup.cancel()
+    assert starts == [("steady", 1)]
+    crashed = [e for e in logs if e["event"] == "actor_crashed"]
+    assert [e["actor"] for e in crashed] == ["root/fragile"]
+    assert isinstance(crashed[0]["exc_info"], Boom)
+
+
+# -- strategies ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("strategy", "expected"),
+    [
+        (RestartStrategy.ONE_FOR_ONE, [("b", 2)]),
+        (RestartStrategy.ONE_FOR_ALL, [("a", 2), ("b", 2), ("c", 2)]),
+        (RestartStrategy.REST_FOR_ONE, [("b", 2), ("c", 2)]),
+    ],
+)
+async def test_strategies_restart_the_right_children_in_spawn_order(
+    strategy: RestartStrategy, expected: list[tuple[str, int]]
+) -> None:
+    """OTP's strategies: the crashed child; all; the crashed one and those after it."""
+    starts: list[tuple[str, int]] = []
+    crash = trio.Event()
+
+    async def child() -> None:
+        me = actors.current_actor()
+        starts.append((me.name, me.incarnation))
+        if me.name == "b" and me.incarnation == 1:
+            await crash.wait()
+            raise Boom
+        await trio.sleep_forever()
+
+    async with open_supervisor(strategy=strategy) as sup:
+        for name in "abc":
+            sup.spawn(child, name=name)
+        await trio.testing.wait_all_tasks_blocked()
+        del starts[:]
+        crash.set()
+        await trio.testing.wait_all_tasks_blocked()
+        assert starts == expected
+        assert sup.statistics().restarts == 1  # one crash, one restart, however many children
+        sup.cancel()
+
+
+@pytest.mark.parametrize("strategy", [RestartStrategy.ONE_FOR_ALL, RestartStrategy.REST_FOR_ONE])
+async def test_group_restarts_stop_temporary_siblings_for_good(strategy: RestartStrategy) -> None:
+    """A TEMPORARY sibling caught in a group restart is stopped, not restarted (OTP)."""
+    crash = trio.Event()
+
+    async def crasher() -> None:
+        if actors.current_actor().incarnation == 1:
+            await crash.wait()
+            raise Boom
+        await trio.sleep_forever()
+
+    async def idle() -> None:
+        await trio.sleep_forever()
+
+    async with open_supervisor(strategy=strategy) as sup:
+        sup.spawn(crasher)
+        temp = sup.spawn(idle, restart=Restart.TEMPORARY)
+        perm = sup.spawn(idle)
+        await trio.testing.wait_all_tasks_blocked()
+        crash.set()
+        await trio.testing.wait_all_tasks_blocked()
+        assert temp.statistics().state is ActorState.STOPPED
+        assert perm.incarnation == 2
+        sup.cancel()
+
+
+# -- intensity ----------------------------------------------------------------------------
+
+
+def crash_every(seconds: float, times: int | None = None) -> Callable[[], Any]:
+    """An actor that sleeps ``seconds`` then crashes (forever after ``times`` crashes)."""
+    count = [0]
+
+    async def flaky() -> None:
+        if times is not None and count[0] >= times:
+            await trio.sleep_forever()
+        await trio.sleep(seconds)
+        count[0] += 1
+        raise Boom(f"crash {count[0]}")
+
+    return flaky
+
+
+async def test_max_restarts_within_the_window_are_allowed(autojump_clock: Any) -> None:
+    """Exactly ``max_restarts`` restarts within ``within`` seconds: no giving up."""
+    async with open_supervisor(max_restarts=3, within=5.0) as sup:
+        handle = sup.spawn(crash_every(1.0, times=3))
+        await trio.sleep(10)
+        assert handle.incarnation == 4
+        assert sup.statistics().intensity_left == 3  # the window has moved past them
+        sup.cancel()
+
+
+async def test_one_restart_too_many_gives_up(autojump_clock: Any) -> None:
+    """The 4th restart within 5 s (max_restarts=3) makes the supervisor give up."""
+    with pytest.raises(TooManyRestartsError) as info:
+        async with open_supervisor(max_restarts=3, within=5.0) as sup:
+            handle = sup.spawn(crash_every(1.0))
+            await trio.sleep_forever()
+    assert trio.current_time() == pytest.approx(4.0)  # crashes at 1, 2, 3, 4 s
+    assert handle.incarnation == 4
+    assert handle.statistics().state is ActorState.STOPPED
+    assert isinstance(info.value.__cause__, Boom)
+    assert str(info.value.__cause__) == "crash 4"
+    assert (info.value.path, info.value.max_restarts, info.value.within) == ("root", 3, 5.0)
+    assert sup.statistics().gave_up
+
+
+async def test_restarts_spread_wider_than_the_window_never_give_up(autojump_clock: Any) -> None:
+    """Crashes further apart than ``within`` / ``max_restarts`` go on forever."""
+    async with open_supervisor(max_restarts=1, within=1.0) as sup:
+        handle = sup.spawn(crash_every(1.0))
+        await trio.sleep(15.5)
+        assert handle.incarnation == 16
+        assert not sup.statistics().gave_up
+        sup.cancel()
+
+
+async def test_restarts_just_inside_the_window_count(autojump_clock: Any) -> None:
+    """Two restarts 4.9 s apart with max_restarts=1 and within=5: the second gives up."""
+    with pytest.raises(TooManyRestartsError):
+        async with open_supervisor(max_restarts=1, within=5.0) as sup:
+            sup.spawn(crash_every(4.9))
+            await trio.sleep_forever()
+    assert trio.current_time() == pytest.approx(9.8)
+
+
+async def test_max_restarts_zero_gives_up_at_the_first_crash(autojump_clock: Any) -> None:
+    """``max_restarts=0``: no restart at all."""
+    with pytest.raises(TooManyRestartsError):
+        async with open_supervisor(max_restarts=0) as sup:
+            handle = sup.spawn(crash_every(1.0))
+            await trio.sleep_forever()
+    assert handle.incarnation == 1
+
+
+async def test_giving_up_stops_every_child_and_closes_their_ports(autojump_clock: Any) -> None:
+    """When a supervisor gives up, every child's peers hear of it."""
+    channels = [MessageChannel() for _ in range(3)]
+
+    async def holder(port: MessagePort) -> None:
+        await trio.sleep_forever()
+
+    with pytest.raises(TooManyRestartsError):
+        async with open_supervisor(max_restarts=0) as sup:
+            handles = [sup.spawn(holder, c.port2) for c in channels]
+            sup.spawn(crash_every(1.0))
+            await trio.sleep_forever()
+    assert all(h.statistics().state is ActorState.STOPPED for h in handles)
+    for channel in channels:
+        with pytest.raises(trio.EndOfChannel):
+            await channel.port1.receive()
+
+
+async def test_escalation_through_three_levels(autojump_clock: Any) -> None:
+    """A leaf that keeps crashing exhausts its supervisor, then the middle, then the root."""
+    incarnations: dict[str, int] = {}
+
+    async def leaf() -> None:
+        incarnations["leaf"] = incarnations.get("leaf", 0) + 1
+        await trio.sleep(1)
+        raise Boom("leaf")
+
+    async def middle() -> None:
+        incarnations["middle"] = incarnations.get("middle", 0) + 1
+        async with open_supervisor(max_restarts=1, within=10) as sup:
+            sup.spawn(leaf)
+
+    async def top() -> None:
+        incarnations["top"] = incarnations.get("top", 0) + 1
+        async with open_supervisor(max_restarts=1, within=100) as sup:
+            sup.spawn(middle)
+
+    with pytest.raises(TooManyRestartsError) as info:
+        async with open_supervisor(max_restarts=1, within=1000) as root:
+            root.spawn(top)
+    # Each level gives up after 2 crashes of its child: 2 tops, 4 middles, 8 leaves... each
+    # middle incarnation runs its leaf twice (one restart allowed) before giving up.
+    assert incarnations == {"top": 2, "middle": 4, "leaf": 8}
+    assert info.value.path == "root"
+    chain = []
+    error: BaseException | None = info.value
+    while error is not None:
+        chain.append(type(error).__name__ + ":" + getattr(error, "path", str(error)))
+        error = error.__cause__
+    assert chain == [
+        "TooManyRestartsError:root",
+        "TooManyRestartsError:root/top",
+        "TooManyRestartsError:root/top/middle",
+        "Boom:leaf",
+    ]
+
+
+async def test_backoff_delays_restarts_exponentially_up_to_the_cap(autojump_clock: Any) -> None:
+    """Restart k of a child waits ``min(cap, initial * factor**k)`` seconds."""
+    started: list[float] = []
+
+    async def flaky() -> None:
+        started.append(trio.current_time())
+        raise Boom
+
+    backoff = Backoff(initial=1.0, factor=2.0, cap=5.0)
+    async with open_supervisor(max_restarts=10, within=1000, backoff=backoff) as sup:
+        handle = sup.spawn(flaky)
+        while handle.incarnation < 6:
+            await trio.sleep(0.5)
+        await trio.testing.wait_all_tasks_blocked()
+        sup.cancel()
+    gaps = [round(b - a, 6) for a, b in zip(started, started[1:], strict=False)]
+    assert gaps[:5] == [1.0, 2.0, 4.0, 5.0, 5.0]
+
+
+async def test_a_child_waiting_for_its_backoff_can_be_cancelled(autojump_clock: Any) -> None:
+    """Cancelling a child that is down stops it for good at once."""
+    async with open_supervisor(backoff=Backoff(initial=10)) as sup:
+        handle = sup.spawn(crash_every(0))
+        await trio.sleep(1)
+        assert handle.statistics().state is ActorState.RESTARTING
+        handle.cancel()
+        await handle.wait()
+        assert trio.current_time() == pytest.approx(1.0)
+        assert handle.statistics().state is ActorState.STOPPED
+
+
+# -- spawn and start ----------------------------------------------------------------------
+
+
+async def test_spawn_transfers_every_port_and_buffer_in_the_arguments() -> None:
+    """Ports and buffers anywhere in ``args`` are moved; the caller's are detached."""
+    a, b = MessageChannel(), MessageChannel()
+    buffer = actors.ArrayBuffer(b"abc")
+    got: list[object] = []
+
+    async def child(config: dict[str, Any], port: MessagePort) -> None:
+        got.extend([config, port])
+        await trio.sleep_forever()
+
+    async with open_supervisor() as sup:
+        sup.spawn(child, {"peer": a.port2, "data": [buffer]}, b.port2)
+        assert a.port2.statistics().transferred and b.port2.statistics().transferred
+        assert buffer.detached
+        await trio.testing.wait_all_tasks_blocked()
+        config, port = got
+        assert isinstance(config, dict)
+        assert bytes(config["data"][0]) == b"abc"
+        config["peer"].post_message("via config")
+        assert isinstance(port, MessagePort)
+        port.post_message("via arg")
+        assert (await a.port1.receive()).data == "via config"
+        assert (await b.port1.receive()).data == "via arg"
+        sup.cancel()
+
+
+async def test_a_failed_spawn_detaches_nothing_and_makes_no_child() -> None:
+    """Uncloneable arguments raise DataCloneError naming where; nothing moved."""
+    channel = MessageChannel()
+
+    async def child(*_: object) -> None:
+        pass
+
+    async with open_supervisor() as sup:
+        with pytest.raises(actors.DataCloneError, match=r"args\[1\]\['lock'\]"):
+            sup.spawn(child, channel.port2, {"lock": trio.Lock()})
+        assert not channel.port2.statistics().transferred
+        assert sup.children == ()
+
+
+async def test_spawn_refuses_a_plain_function_before_moving_anything() -> None:
+    """``fn`` must be async; the check happens before the arguments are moved."""
+    channel = MessageChannel()
+
+    def not_async(port: MessagePort) -> None:
+        pass
+
+    async with open_supervisor() as sup:
+        with pytest.raises(TypeError, match="async function"):
+            sup.spawn(not_async, channel.port2)
+        assert not channel.port2.statistics().transferred
+        assert sup.children == ()
+
+
+async def test_every_incarnation_gets_a_fresh_clone_of_the_arguments() -> None:
+    """What one incarnation did to its arguments, the next does not see."""
+    seen: list[list[int]] = []
+
+    async def child(items: list[int]) -> None:
+        seen.append(list(items))
+        items.append(99)
+        if len(seen) < 3:
+            raise Boom
+        await trio.sleep_forever()
+
+    original = [1, 2]
+    async with open_supervisor() as sup:
+        sup.spawn(child, original)
+        await trio.testing.wait_all_tasks_blocked()
+        sup.cancel()
+    assert seen == [[1, 2], [1, 2], [1, 2]]
+    assert original == [1, 2]
+
+
+async def test_start_returns_the_started_value_with_ports_moved() -> None:
+    """As ``Nursery.start``: the value given to ``started()``, ports in it transferred."""
+
+    async def server(task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
+        channel = MessageChannel()
+        task_status.started({"port": channel.port1, "ready": True})
+        async for event in channel.port2:
+            event.reply(event.data * 2)
+
+    async with open_supervisor() as sup:
+        value = await sup.start(server)
+        assert value["ready"] is True
+        assert await actors.ask(value["port"], 21) == 42
+        sup.cancel()
+
+
+async def test_start_raises_a_crash_before_started_and_does_not_restart() -> None:
+    """A child that crashes before ``started()`` is not restarted; start() raises."""
+    runs = []
+
+    async def broken(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        runs.append(1)
+        raise Boom("init")
+
+    async def quitter(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        pass
+
+    async with open_supervisor() as sup:
+        with pytest.raises(Boom, match="init"):
+            await sup.start(broken)
+        with pytest.raises(RuntimeError, match="without calling task_status.started"):
+            await sup.start(quitter)
+        assert sup.children == ()
+    assert runs == [1]
+
+
+async def test_cancelling_start_stops_the_child() -> None:
+    """If the ``start()`` call is cancelled before the child is ready, the child stops."""
+    channel = MessageChannel()
+
+    async def slow(
+        port: MessagePort, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        await trio.sleep_forever()
+
+    async with open_supervisor() as sup:
+        with trio.move_on_after(0.01):
+            await sup.start(slow, channel.port2)
+        await trio.testing.wait_all_tasks_blocked()
+        assert sup.children == ()
+    with pytest.raises(trio.EndOfChannel):
+        await channel.port1.receive()
+
+
+async def test_a_started_child_is_restarted_with_a_task_status() -> None:
+    """Restarts call ``fn`` with ``task_status`` again; ``started()`` then goes nowhere."""
+    calls: list[int] = []
+
+    async def child(task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        n = actors.current_actor().incarnation
+        calls.append(n)
+        task_status.started(n)
+        if n == 1:
+            raise Boom
+        await trio.sleep_forever()
+
+    async with open_supervisor() as sup:
+        assert await sup.start(child) == 1
+        await trio.testing.wait_all_tasks_blocked()
+        assert calls == [1, 2]
+        sup.cancel()
+
+
+async def test_names_and_paths() -> None:
+    """Names default to the function's (numbered among siblings); paths nest."""
+    paths: list[str] = []
+
+    async def writer() -> None:
+        paths.append(actors.current_actor().path)
+        await trio.sleep_forever()
+
+    async def db() -> None:
+        async with open_supervisor() as sup:
+            sup.spawn(writer)
+            sup.spawn(writer)
+
+    async with open_supervisor() as sup:
+        sup.spawn(db)
+        with pytest.raises(ValueError, match="already has a child named 'db'"):
+            sup.spawn(db, name="db")
+        with pytest.raises(ValueError, match="without '/'"):
+            sup.spawn(db, name="a/b")
+        await trio.testing.wait_all_tasks_blocked()
+        assert sorted(paths) == ["root/db/writer", "root/db/writer-2"]
+        sup.cancel()
+
+
+async def test_spawn_after_the_supervisor_closed_is_an_error() -> None:
+    """As a closed nursery: no new arrivals."""
+
+    async def child() -> None:
+        pass
+
+    async with open_supervisor() as sup:
+        pass
+    with pytest.raises(RuntimeError, match="closed"):
+        sup.spawn(child)
+
+
+# -- handles ------------------------------------------------------------------------------
+
+
+async def test_handle_cancel_stops_one_child_for_good() -> None:
+    """``cancel()`` stops a PERMANENT child without a restart; ``wait()`` then returns."""
+    starts, forever = recorder()
+    async with open_supervisor() as sup:
+        a = sup.spawn(forever, name="a")
+        b = sup.spawn(forever, name="b")
+        await trio.testing.wait_all_tasks_blocked()
+        a.cancel()
+        a.cancel()  # idempotent
+        await a.wait()
+        assert a.statistics().state is ActorState.STOPPED
+        assert sup.children == (b,)
+        await a.wait()  # returns at once now
+        sup.cancel()
+    assert sorted(starts) == [("a", 1), ("b", 1)]
+
+
+async def test_current_actor() -> None:
+    """Inside an actor (and its handlers) it is the actor's handle; outside, an error."""
+    seen: list[object] = []
+    channel = MessageChannel()
+
+    async def child(port: MessagePort) -> None:
+        seen.append(actors.current_actor())
+        port.onmessage = lambda event: seen.append(actors.current_actor())
+        await trio.sleep_forever()
+
+    with pytest.raises(RuntimeError, match="outside an actor"):
+        actors.current_actor()
+    async with open_supervisor() as sup:
+        handle = sup.spawn(child, channel.port2)
+        await trio.testing.wait_all_tasks_blocked()
+        channel.port1.post_message("hi")
+        await trio.testing.wait_all_tasks_blocked()
+        sup.cancel()
+    assert seen == [handle, handle]
+
+
+async def test_a_handler_that_raises_crashes_its_actor() -> None:
+    """Let it crash: an exception in an actor's message handler is the actor's crash."""
+    channel = MessageChannel()
+
+    async def child(port: MessagePort) -> None:
+        def handler(event: actors.MessageEvent) -> None:
+            raise Boom(event.data)
+
+        port.onmessage = handler
+        await trio.sleep_forever()
+
+    async with open_supervisor() as sup:
+        handle = sup.spawn(child, channel.port2)
+        await trio.testing.wait_all_tasks_blocked()
+        channel.port1.post_message("bad")
+        await trio.testing.wait_all_tasks_blocked()
+        assert handle.incarnation == 2
+        crash = handle.statistics().last_crash
+        assert isinstance(crash, Boom) and crash.args == ("bad",)
+        sup.cancel()
+
+
+async def test_no_task_outlives_the_supervisor() -> None:
+    """Tasks an actor started and its async handlers are finished when the block exits."""
+    finished: list[str] = []
+    channel = MessageChannel()
+
+    async def background() -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            finished.append("background")
+
+    async def child(port: MessagePort) -> None:
+        async def handler(event: actors.MessageEvent) -> None:
+            try:
+                await trio.sleep_forever()
+            finally:
+                finished.append("handler")
+
+        port.onmessage = handler
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(background)
+
+    async with open_supervisor() as sup:
+        sup.spawn(child, channel.port2)
+        await trio.testing.wait_all_tasks_blocked()
+        channel.port1.post_message("go")
+        await trio.testing.wait_all_tasks_blocked()
+        sup.cancel()
+    assert sorted(finished) == ["background", "handler"]
+
+
+async def test_an_actors_async_handler_is_cancelled_when_it_crashes() -> None:
+    """The end of an incarnation cancels its running async handlers, then restarts."""
+    channel = MessageChannel()
+    events: list[str] = []
+    crash = trio.Event()
+
+    async def child(port: MessagePort) -> None:
+        async def handler(event: actors.MessageEvent) -> None:
+            try:
+                await trio.sleep_forever()
+            finally:
+                events.append(f"handler {event.data} done")
+
+        if actors.current_actor().incarnation == 1:
+            port.onmessage = handler
+            await crash.wait()
+            raise Boom
+        await trio.sleep_forever()
+
+    async with open_supervisor() as sup:
+        handle = sup.spawn(child, channel.port2)
+        await trio.testing.wait_all_tasks_blocked()
+        channel.port1.post_message("x")
+        await trio.testing.wait_all_tasks_blocked()
+        crash.set()
+        await trio.testing.wait_all_tasks_blocked()
+        assert events == ["handler x done"]
+        assert handle.incarnation == 2
+        sup.cancel()
+
+
+# -- observing ----------------------------------------------------------------------------
+
+
+async def test_statistics_and_tree() -> None:
+    """``statistics()`` counts; ``tree()`` is the live tree, printable as text."""
+    channel = MessageChannel()
+    crash = trio.Event()
+
+    async def writer(port: MessagePort) -> None:
+        if actors.current_actor().incarnation == 1:
+            await crash.wait()
+            raise Boom
+        await trio.sleep_forever()
+
+    async def db(port: MessagePort) -> None:
+        async with open_supervisor(strategy=RestartStrategy.ONE_FOR_ALL) as sup:
+            sup.spawn(writer, port)
+
+    async def web() -> None:
+        channel = MessageChannel()  # owned by the actor: two open ports
+        await trio.sleep_forever()
+        del channel
+
+    async with open_supervisor() as sup:
+        sup.spawn(db, channel.port2)
+        sup.spawn(web)
+        await trio.testing.wait_all_tasks_blocked()
+        crash.set()
+        await trio.testing.wait_all_tasks_blocked()
+        channel.port1.post_message("queued")
+        stats = sup.statistics()
+        assert (stats.children, stats.running, stats.restarts, stats.intensity_left) == (
+            2,
+            2,
+            0,
+            3,
+        )
+        tree = sup.tree()
+        assert [node.path for node in tree.walk()] == [
+            "root",
+            "root/db",
+            "root/db/writer",
+            "root/web",
+        ]
+        assert str(tree) == (
+            "root  [one_for_one]\n"
+            "├── db  running  incarnation 1  ports 0  [one_for_all]\n"
+            "│   └── writer  running  incarnation 2  ports 1  queued 1  restarts 1\n"
+            "└── web  running  incarnation 1  ports 2"
+        )
+        sup.cancel()
