@@ -19,6 +19,7 @@ from typing import Any, Final, TypeVar, cast
 import attrs
 
 from ._exceptions import DataCloneError
+from ._owner import CURRENT
 from ._transfer import Transferable
 
 __all__ = [
@@ -494,4 +495,9 @@ def structured_clone(value: T, *, transfer: Iterable[object] | None = None) -> T
         return clone(value)  # type: ignore[return-value]
     data, moves = serialize(value, transfer_list(transfer))
     commit(moves)
+    owner = CURRENT.get()
+    if owner is not None:  # the moved ports stay with the actor that cloned them
+        for _, shell in moves:
+            if shell._owned:
+                owner.adopt(shell)
     return data  # type: ignore[return-value]

@@ -264,8 +264,7 @@ class EventTarget:
 
     def _report(self, entry: _Entry, event: Event | MessageEvent, exc: Exception) -> None:
         owner = CURRENT.get()
-        if owner is not None:  # the handler of an actor: the actor crashes (let it crash)
-            owner.crash(exc)
+        if owner is not None and owner.crash(exc):  # an actor's handler: let it crash
             return
         logger().error(
             "event_listener_failed",

@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Final, Protocol, final
+from typing import TYPE_CHECKING, Any, Final, final
 
 import trio
 
@@ -26,23 +26,30 @@ if TYPE_CHECKING:
 __all__ = ["CURRENT", "Incarnation", "adopt"]
 
 
-class _Closable(Protocol):
-    def close(self) -> None: ...
-
-
 @final
 class Incarnation:
     """One run of an actor: its cancel scope, the ports it owns, its running async handlers."""
 
-    __slots__ = ("actor", "failure", "handlers", "idle", "number", "ports", "readiness", "scope")
+    __slots__ = (
+        "actor",
+        "ended",
+        "failure",
+        "handlers",
+        "idle",
+        "number",
+        "ports",
+        "readiness",
+        "scope",
+    )
 
     def __init__(self, actor: ActorHandle, number: int) -> None:
         self.actor = actor
         self.number = number
         self.scope = trio.CancelScope()
-        self.ports: weakref.WeakSet[_Closable] | None = None
+        self.ports: weakref.WeakSet[Any] | None = None
         self.handlers: set[trio.CancelScope] | None = None
         self.failure: Exception | None = None  # from a message handler that raised
+        self.ended = False
         self.idle: trio.Event | None = None  # set when the last handler is done, if awaited
         self.readiness: trio.Event | None = None  # awaited by the next child of a group restart
 
@@ -51,18 +58,24 @@ class Incarnation:
         if self.readiness is not None:
             self.readiness.set()
 
-    def adopt(self, port: _Closable) -> None:
+    def adopt(self, port: Any) -> None:
         """Own ``port`` from now on: it is closed when this incarnation ends."""
         ports = self.ports
         if ports is None:
             ports = self.ports = weakref.WeakSet()
         ports.add(port)
 
-    def crash(self, exc: Exception) -> None:
-        """A message handler of this incarnation raised: the incarnation crashes with ``exc``."""
+    def crash(self, exc: Exception) -> bool:
+        """A message handler of this incarnation raised: the incarnation crashes with ``exc``.
+
+        Returns ``False`` if the incarnation is already over (the caller logs the error).
+        """
+        if self.ended:
+            return False
         if self.failure is None:
             self.failure = exc
         self.scope.cancel()
+        return True
 
     @contextmanager
     def handler_scope(self) -> Iterator[None]:
@@ -90,6 +103,7 @@ class Incarnation:
 
     async def end(self) -> None:
         """Cancel this incarnation's async handlers, wait for them, close every port it owns."""
+        self.ended = True
         handlers = self.handlers
         if handlers:
             self.idle = trio.Event()
@@ -109,7 +123,7 @@ class Incarnation:
 CURRENT: Final = ContextVar[Incarnation | None]("actors_current_actor", default=None)
 
 
-def adopt(ports: Iterable[_Closable], owner: Incarnation | None) -> None:
+def adopt(ports: Iterable[Any], owner: Incarnation | None) -> None:
     """Give ``ports`` to ``owner`` (no-op for ``None``: a task that is not an actor)."""
     if owner is not None:
         for port in ports:

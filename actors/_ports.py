@@ -90,6 +90,7 @@ class MessagePort(
     """
 
     __slots__ = ("__weakref__", "_core", "_state")
+    _owned = True
 
     def __init__(self, core: PortCore | None) -> None:
         super().__init__()

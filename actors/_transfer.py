@@ -9,7 +9,7 @@ detached, and only then does each entry commit: its contents move into its shell
 
 from __future__ import annotations
 
-from typing import Self
+from typing import ClassVar, Self
 
 __all__ = ["Transferable"]
 
@@ -18,6 +18,8 @@ class Transferable:
     """Base of every object that ``transfer=[...]`` can move (``MessagePort``, ``ArrayBuffer``)."""
 
     __slots__ = ()
+    _owned: ClassVar[bool] = False
+    """Whether an actor owns objects of this kind: closes them (``close()``) when it ends."""
 
     def _transfer_shell(self) -> Self:
         """A new, empty object of the same kind: what the receiver will hold."""

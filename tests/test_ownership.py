@@ -265,3 +265,21 @@ async def test_statistics_count_the_ports_an_actor_owns() -> None:
         assert handle.statistics().ports == 2  # mine.port2 is disentangled, not closed
         sup.cancel()
     assert handle.statistics().ports == 0
+
+
+async def test_structured_clone_inside_an_actor_keeps_the_moved_ports_its_own() -> None:
+    """A port moved by ``structured_clone(..., transfer=)`` in an actor is still the actor's."""
+    channel = MessageChannel()
+
+    async def child(port: MessagePort) -> None:
+        moved = actors.structured_clone(port, transfer=[port])
+        assert moved.statistics().entangled
+        await trio.sleep_forever()
+
+    async with open_supervisor() as sup:
+        handle = sup.spawn(child, channel.port2)
+        await trio.testing.wait_all_tasks_blocked()
+        assert handle.statistics().ports == 1  # the moved one; the slot's object is detached
+        handle.cancel()
+    with pytest.raises(trio.EndOfChannel):
+        await channel.port1.receive()

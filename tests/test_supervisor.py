@@ -764,3 +764,24 @@ async def test_statistics_and_tree() -> None:
             "└── web  running  incarnation 1  ports 2"
         )
         sup.cancel()
+
+
+async def test_a_handler_outliving_its_actor_is_logged_not_lost(
+    logs: list[dict[str, Any]],
+) -> None:
+    """A handler an actor put on a port it does not own still runs after the actor ended;
+    when it raises, there is no actor left to crash, so the error is logged."""
+    channel = MessageChannel()  # made outside any actor: nobody owns it
+
+    async def child() -> None:
+        def handler(event: actors.MessageEvent) -> None:
+            raise Boom(event.data)
+
+        channel.port2.onmessage = handler
+
+    async with open_supervisor() as sup:
+        sup.spawn(child, restart=Restart.TEMPORARY)
+    channel.port1.post_message("late")
+    await trio.testing.wait_all_tasks_blocked()
+    [failed] = [e for e in logs if e["event"] == "event_listener_failed"]
+    assert isinstance(failed["exc_info"], Boom)
