@@ -24,7 +24,7 @@ import math
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any, Generic, TypeVar, final
+from typing import Any, Generic, TypeVar, TypeVarTuple, final
 
 import attrs
 import structlog
@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+PosArgT = TypeVarTuple("PosArgT")
 
 
 @final
@@ -239,8 +240,8 @@ class Supervisor(metaclass=_NoPublicConstructor):
 
     def spawn(
         self,
-        fn: Callable[..., Awaitable[object]],
-        *args: object,
+        fn: Callable[[*PosArgT], Awaitable[object]],
+        *args: *PosArgT,
         name: str | None = None,
         restart: Restart = Restart.PERMANENT,
     ) -> ActorHandle:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import pytest
@@ -20,7 +20,7 @@ class Boom(Exception):
 
 
 @pytest.fixture
-def events() -> Iterator[list[dict[str, Any]]]:
+def events() -> Iterator[list[MutableMapping[str, Any]]]:
     """Captured events, with structlog's contextvars merged in as an application would."""
     capture = structlog.testing.LogCapture()
     structlog.configure(processors=[structlog.contextvars.merge_contextvars, capture])
@@ -28,7 +28,7 @@ def events() -> Iterator[list[dict[str, Any]]]:
     structlog.reset_defaults()
 
 
-async def test_the_life_of_an_actor_is_logged(events: list[dict[str, Any]]) -> None:
+async def test_the_life_of_an_actor_is_logged(events: list[MutableMapping[str, Any]]) -> None:
     """started, crashed (with the exception), restarted (with intensity left), stopped."""
     crash = trio.Event()
 
@@ -59,7 +59,7 @@ async def test_the_life_of_an_actor_is_logged(events: list[dict[str, Any]]) -> N
 
 
 async def test_everything_logged_inside_an_actor_carries_its_path(
-    events: list[dict[str, Any]],
+    events: list[MutableMapping[str, Any]],
 ) -> None:
     """The user's own events, in the actor's task, in tasks it starts, and in its handlers."""
     channel = MessageChannel()
@@ -93,7 +93,9 @@ async def test_everything_logged_inside_an_actor_carries_its_path(
     }
 
 
-async def test_giving_up_is_logged(events: list[dict[str, Any]], autojump_clock: Any) -> None:
+async def test_giving_up_is_logged(
+    events: list[MutableMapping[str, Any]], autojump_clock: Any
+) -> None:
     """supervisor_gave_up names the supervisor and the child, with the last crash."""
 
     async def flaky() -> None:

@@ -316,7 +316,7 @@ async def test_giving_up_stops_every_child_and_closes_their_ports(autojump_clock
     async def holder(port: MessagePort) -> None:
         await trio.sleep_forever()
 
-    handles = []
+    handles: list[actors.ActorHandle] = []
 
     async def tree() -> None:
         async with open_supervisor(max_restarts=0) as sup:
@@ -453,7 +453,7 @@ async def test_spawn_refuses_a_plain_function_before_moving_anything() -> None:
 
     async with open_supervisor() as sup:
         with pytest.raises(TypeError, match="async function"):
-            sup.spawn(not_async, channel.port2)
+            sup.spawn(not_async, channel.port2)  # type: ignore[arg-type]
         assert not channel.port2.statistics().transferred
         assert sup.children == ()
 
