@@ -8,7 +8,7 @@ from typing import Any, final
 
 import structlog
 
-__all__ = ["logger"]
+__all__ = ["debug", "logger"]
 
 _quiet: Any = None
 
@@ -43,4 +43,13 @@ def logger(**context: object) -> Any:
             wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
             processors=structlog.get_config()["processors"],
         )
-    return _quiet.bind(**context)
+    return _quiet.bind(**context) if context else _quiet
+
+
+def debug(event: str, **fields: object) -> None:
+    """Log a debug event, at no cost while structlog is unconfigured (nothing would show).
+
+    For the hot paths (closing and moving ports, starting actors).
+    """
+    if structlog.is_configured():
+        structlog.get_logger("actors").debug(event, **fields)

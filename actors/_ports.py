@@ -18,7 +18,7 @@ import trio
 from ._clone import ATOMIC, clone, commit, serialize, transfer_list
 from ._events import EventTarget, Listener, MessageEvent, message_event
 from ._exceptions import DataCloneError
-from ._log import logger
+from ._log import debug, logger
 from ._owner import CURRENT
 from ._queue import CLOSE, MESSAGE_ERROR, Item, PortCore
 from ._transfer import Transferable
@@ -176,7 +176,7 @@ class MessagePort(
             return
         self._detach("closed", core)
         _close_ports_in(core.abandon())
-        logger(port=core.id).debug("port_closed")
+        debug("port_closed", port=core.id)
 
     @property
     def onmessage(self) -> Listener | None:
@@ -389,7 +389,7 @@ class MessagePort(
         core.enabled = False  # a received port starts with its queue disabled
         shell._core = core
         shell._state = "open"
-        logger(port=core.id).debug("port_transferred", queued=len(core.queue))
+        debug("port_transferred", port=core.id, queued=len(core.queue))
 
     def _clone_untransferred(self) -> NoReturn:
         raise DataCloneError(
@@ -401,7 +401,7 @@ def _collected(core: PortCore) -> None:
     """A MessagePort standing for ``core`` was garbage-collected (run from trio's token)."""
     try:
         if core.peer is not None or any(item[0] is not CLOSE for item in core.queue):
-            logger(port=core.id).debug("port_collected")
+            debug("port_collected", port=core.id)
         _close_ports_in(core.abandon())
     except Exception as exc:  # raising here would crash the whole trio run
         logger(port=core.id).error("port_collect_failed", exc_info=exc)

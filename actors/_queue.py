@@ -27,7 +27,7 @@ import outcome
 import trio
 
 from ._events import Event, MessageEvent, message_event
-from ._log import logger
+from ._log import debug
 from ._owner import CURRENT
 
 __all__ = ["CLOSE", "FAIRNESS_BUDGET", "MESSAGE_ERROR", "Dispatcher", "Item", "PortCore"]
@@ -174,7 +174,7 @@ class PortCore:
         self.queue.clear()
         self.disentangle()
         if dropped:
-            logger(port=self.id).debug("messages_dropped", count=len(dropped))
+            debug("messages_dropped", port=self.id, count=len(dropped))
         return dropped
 
 

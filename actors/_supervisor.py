@@ -33,7 +33,7 @@ import trio
 from ._actor import ActorHandle, ActorState
 from ._clone import commit, serialize_moving_all
 from ._exceptions import TooManyRestartsError
-from ._log import logger
+from ._log import debug, logger
 from ._owner import CURRENT, Incarnation, adopt
 from ._ports import MessagePort, _NoPublicConstructor
 from ._tree import ActorTree, supervisor_node
@@ -389,7 +389,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
         to be ready first, so restarted children start in spawn order."""
         CURRENT.set(inc)
         structlog.contextvars.bind_contextvars(actor=actor._path)
-        logger().debug("actor_started", incarnation=inc.number)
+        debug("actor_started", incarnation=inc.number)
         failure: Exception | None = None
         try:
             with inc.scope:
@@ -551,7 +551,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
         self._children.pop(actor, None)
         if self._by_name.get(actor._name) is actor:
             del self._by_name[actor._name]
-        _log(actor).debug("actor_stopped", incarnation=actor._number)
+        debug("actor_stopped", actor=actor._path, incarnation=actor._number)
         if actor._done is not None:
             actor._done.set()
         if group is not None:  # it will not be restarted with its group
