@@ -407,13 +407,13 @@ class Supervisor(metaclass=_NoPublicConstructor):
             await inc.end()
             raise
         inc.ready()
+        actor._reclaim()  # first: no message may reach the dead incarnation's handlers
         await inc.end()
         self._exited(actor, inc, failure or inc.failure)
 
     def _exited(self, actor: ActorHandle, inc: Incarnation, failure: Exception | None) -> None:
         """An incarnation ended (not by the supervisor's own cancellation): what next."""
         actor._incarnation = None
-        actor._reclaim()
         if failure is not None:
             actor._last_crash = failure
             _log(actor).error("actor_crashed", incarnation=inc.number, exc_info=failure)
@@ -572,6 +572,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
         )
         error.__cause__ = failure
         self._gave_up = error
+        self._finish(actor)
         logger(actor=self._path).error(
             "supervisor_gave_up",
             restarts=times,
