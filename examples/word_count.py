@@ -1,25 +1,31 @@
-"""Word count: a coordinator delegates work to worker tasks by transferring ports.
+"""Word count: a coordinator delegates work to supervised worker actors through ports.
 
-Each worker is a trio task that owns one port and nothing else. The coordinator:
+Each worker is an actor that owns one port and nothing else. The coordinator (the main task):
 
-1. makes a channel per worker and hands the worker one end (the worker's only way in);
-2. for every chunk of text, makes a fresh reply channel, and posts the job with the text
-   in an ArrayBuffer and the reply port, both *transferred*: the bytes move without a copy
-   and the coordinator can no longer touch either;
-3. collects the counts from the reply ports and merges them;
-4. closes the workers' ports: each worker's `async for` ends, and the worker returns.
+1. opens a supervisor and spawns each worker with one end of a fresh channel: ``spawn``
+   transfers that port, so it becomes the worker's only way in;
+2. for every line of text, asks a worker with ``actors.ask``: the job carries the text in an
+   ArrayBuffer, *transferred*, so the bytes move without a copy and the coordinator can no
+   longer touch them; ``ask`` adds a reply port, and the worker answers with
+   ``event.reply(...)``. All the asks run at once, in a nursery;
+3. merges the counts in line order;
+4. closes its ends of the workers' ports: each worker's ``async for`` ends and it returns.
+   The workers are ``TRANSIENT`` (restarted only after a crash), so a return stops them for
+   good and the supervisor block exits.
 
-Run it: ``python3 dev.py demo`` (or ``python examples/word_count.py``).
+Run it: ``python3 dev.py demo`` (or ``python3 examples/word_count.py``).
 """
 
 from __future__ import annotations
 
 import collections
 import re
+from typing import Any
 
 import trio
 
-from actors import ArrayBuffer, MessageChannel, MessagePort
+import actors
+from actors import ArrayBuffer, MessageChannel, MessagePort, Restart
 
 TEXT = """\
 It is a truth universally acknowledged, that a single man in possession of a good fortune,
@@ -33,47 +39,51 @@ she; for Mrs. Long has just been here, and she told me all about it.
 WORKERS = 3
 
 
-async def worker(name: str, inbox: MessagePort) -> None:
-    """Count the words of every job that arrives; reply on the port the job carries."""
+async def worker(inbox: MessagePort) -> None:
+    """Count the words of every job that arrives; reply on the port ``ask`` sent with it."""
+    name = actors.current_actor().name
     jobs = 0
     async for event in inbox:
         text = bytes(event.data["text"]).decode()
         counts = collections.Counter(re.findall(r"[a-z]+", text.lower()))
-        reply = event.ports[0]  # the only port transferred with a job
-        reply.post_message({"worker": name, "counts": dict(counts)})
-        reply.close()
+        event.reply({"worker": name, "counts": dict(counts)})
         jobs += 1
     print(f"{name}: inbox closed after {jobs} jobs, stopping")
 
 
 async def coordinator(workers: list[MessagePort]) -> collections.Counter[str]:
-    totals: collections.Counter[str] = collections.Counter()
-    replies: list[MessagePort] = []
-    for i, line in enumerate(TEXT.splitlines()):
+    lines = TEXT.splitlines()
+    replies: dict[int, Any] = {}
+
+    async def count(i: int, line: str) -> None:
         buffer = ArrayBuffer(line.encode())
-        reply = MessageChannel()
-        job = {"text": buffer, "line": i}
-        workers[i % len(workers)].post_message(job, transfer=[buffer, reply.port2])
+        job = {"text": buffer}
+        replies[i] = await actors.ask(workers[i % len(workers)], job, transfer=[buffer])
         assert buffer.detached  # moved, not copied: this task cannot read it any more
-        replies.append(reply.port1)
-    for port in replies:
-        result = await port.receive()
-        counts = result.data["counts"]
+
+    async with trio.open_nursery() as nursery:  # every line is asked for at once
+        for i, line in enumerate(lines):
+            nursery.start_soon(count, i, line)
+
+    totals: collections.Counter[str] = collections.Counter()
+    for i in range(len(lines)):
+        counts = replies[i]["counts"]
         totals.update(counts)
-        print(f"  line counted by {result.data['worker']}: {sum(counts.values())} words")
+        print(f"  line {i} counted by {replies[i]['worker']}: {sum(counts.values())} words")
     return totals
 
 
 async def main() -> None:
-    async with trio.open_nursery() as nursery:
-        outboxes = []
+    async with actors.open_supervisor(name="word_count") as supervisor:
+        inboxes = []
         for n in range(WORKERS):
-            channel = MessageChannel()
-            nursery.start_soon(worker, f"worker-{n}", channel.port2)
-            outboxes.append(channel.port1)
-        totals = await coordinator(outboxes)
-        for port in outboxes:
-            port.close()  # each worker sees the end of its inbox
+            channel = MessageChannel()  # the worker gets port2 (spawn moves it), we keep port1
+            supervisor.spawn(worker, channel.port2, name=f"worker-{n}", restart=Restart.TRANSIENT)
+            inboxes.append(channel.port1)
+        totals = await coordinator(inboxes)
+        for inbox, handle in zip(inboxes, supervisor.children, strict=True):
+            inbox.close()  # the worker sees the end of its inbox and returns,
+            await handle.wait()  # so, being TRANSIENT, it is stopped for good
     print(f"{sum(totals.values())} words, {len(totals)} distinct; most common:")
     for word, count in totals.most_common(5):
         print(f"  {word:>8} {count}")
