@@ -116,12 +116,14 @@ class SupervisorStatistics:
 class _Group:
     """A pending restart: these children start again, in spawn order, once all are down."""
 
-    __slots__ = ("delay", "members", "waiting")
+    __slots__ = ("delay", "members", "reason", "trigger", "waiting")
 
-    def __init__(self, delay: float) -> None:
+    def __init__(self, delay: float, trigger: ActorHandle, crashed: bool) -> None:
         self.members: set[ActorHandle] = set()
         self.waiting: set[ActorHandle] = set()  # still winding down
         self.delay = delay
+        self.trigger = trigger
+        self.reason = "crashed" if crashed else "returned"
 
 
 @final
@@ -456,7 +458,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
             recent.popleft()
         delay = 0.0 if self._backoff is None else self._backoff.delay(len(recent))
         recent.append(now)
-        group = _Group(delay)
+        group = _Group(delay, actor, failure is not None)
         strategy = self._strategy
         if strategy is RestartStrategy.ONE_FOR_ALL:
             others = [c for c in self._children if c is not actor]
@@ -521,6 +523,9 @@ class Supervisor(metaclass=_NoPublicConstructor):
                 inc.readiness = trio.Event()
             _log(actor).info(
                 "actor_restarted",
+                reason=group.reason
+                if actor is group.trigger
+                else f"{group.trigger._path} restarted",
                 incarnation=inc.number,
                 intensity_left=self._max_restarts - len(self._restart_times),
             )
@@ -563,9 +568,15 @@ class Supervisor(metaclass=_NoPublicConstructor):
 
     def _give_up(self, actor: ActorHandle, failure: Exception | None) -> None:
         times = len(self._restart_times) - 1
+        why = f"the last for {actor._path}"
+        if failure is None:  # the classic trap: a worker loop that ends, PERMANENT by default
+            why += (
+                ", which returned: a PERMANENT child is restarted even after a normal return;"
+                " spawn children that may finish with restart=Restart.TRANSIENT"
+            )
         error = TooManyRestartsError(
             f"supervisor {self._path} gave up: more than {self._max_restarts} restarts within "
-            f"{self._within:g}s (the last for {actor._path})",
+            f"{self._within:g}s ({why})",
             path=self._path,
             max_restarts=self._max_restarts,
             within=self._within,

@@ -785,3 +785,47 @@ async def test_a_handler_outliving_its_actor_is_logged_not_lost(
     await trio.testing.wait_all_tasks_blocked()
     [failed] = [e for e in logs if e["event"] == "event_listener_failed"]
     assert isinstance(failed["exc_info"], Boom)
+
+
+async def test_giving_up_on_a_permanent_child_that_returns_says_why(
+    logs: list[dict[str, Any]],
+) -> None:
+    """The classic trap (a PERMANENT worker whose loop ends) is named in the error."""
+    channel = MessageChannel()
+
+    async def worker(inbox: MessagePort) -> None:
+        async for _ in inbox:
+            pass
+
+    async def tree() -> None:
+        async with open_supervisor() as sup:
+            sup.spawn(worker, channel.port2)
+            channel.port1.close()
+
+    with pytest.raises(TooManyRestartsError, match=r"returned: a PERMANENT child") as info:
+        await tree()
+    assert info.value.__cause__ is None
+    reasons = [e["reason"] for e in logs if e["event"] == "actor_restarted"]
+    assert reasons == ["returned"] * 3
+
+
+async def test_siblings_restarted_with_a_group_say_by_whom(logs: list[dict[str, Any]]) -> None:
+    """``actor_restarted`` says why: the child's own crash or return, or a sibling's."""
+    crash = trio.Event()
+
+    async def child() -> None:
+        me = actors.current_actor()
+        if me.name == "a" and me.incarnation == 1:
+            await crash.wait()
+            raise Boom
+        await trio.sleep_forever()
+
+    async with open_supervisor(strategy=RestartStrategy.ONE_FOR_ALL) as sup:
+        sup.spawn(child, name="a")
+        sup.spawn(child, name="b")
+        await trio.testing.wait_all_tasks_blocked()
+        crash.set()
+        await trio.testing.wait_all_tasks_blocked()
+        sup.cancel()
+    restarted = {e["actor"]: e["reason"] for e in logs if e["event"] == "actor_restarted"}
+    assert restarted == {"root/a": "crashed", "root/b": "root/a restarted"}
