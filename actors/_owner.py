@@ -81,7 +81,7 @@ class Incarnation:
     def handler_scope(self) -> Iterator[None]:
         """Run an async handler so that the end of this incarnation cancels it."""
         scope = trio.CancelScope()
-        if self.scope.cancel_called:
+        if self.ended or self.scope.cancel_called:  # an actor's handlers never outlive it
             scope.cancel()
         handlers = self.handlers
         if handlers is None:

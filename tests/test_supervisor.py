@@ -829,3 +829,26 @@ async def test_siblings_restarted_with_a_group_say_by_whom(logs: list[dict[str, 
         sup.cancel()
     restarted = {e["actor"]: e["reason"] for e in logs if e["event"] == "actor_restarted"}
     assert restarted == {"root/a": "crashed", "root/b": "root/a restarted"}
+
+
+async def test_an_async_handler_of_an_ended_actor_is_cancelled_at_once() -> None:
+    """A port the actor did not own keeps its async handler, but it cannot run on."""
+    channel = MessageChannel()  # nobody owns it
+    steps: list[str] = []
+
+    async def child() -> None:
+        async def handler(event: actors.MessageEvent) -> None:
+            steps.append("began")
+            await trio.sleep_forever()
+
+        channel.port2.onmessage = handler
+
+    async with open_supervisor() as sup:
+        sup.spawn(child, restart=Restart.TEMPORARY)
+    channel.port1.post_message("late")
+    await trio.testing.wait_all_tasks_blocked()
+    assert steps == ["began"]
+    assert not channel.port2.statistics().queued
+    channel.port1.post_message("later")
+    await trio.testing.wait_all_tasks_blocked()
+    assert steps == ["began", "began"]  # each call was cancelled, freeing the port
