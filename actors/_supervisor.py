@@ -311,7 +311,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
             raise TypeError(f"fn must be an async function, not {type(fn).__name__}")
         if not isinstance(restart, Restart):
             raise TypeError(f"restart must be a Restart, not {restart!r}")
-        name = self._child_name(fn, name)
+        name, numbered = self._child_name(fn, name)
         data, moves = serialize_moving_all(args, root="args")
         shells = [shell for _, shell in moves]
         self._spawned += 1
@@ -327,27 +327,31 @@ class Supervisor(metaclass=_NoPublicConstructor):
                 f"fn must be an async function; {getattr(fn, '__qualname__', fn)!r} returned "
                 f"{type(coro).__name__}"
             )
-        commit(moves)  # only now: a failed spawn detaches nothing
+        commit(moves)  # only now: a failed spawn detaches nothing (and uses no name)
+        if numbered is not None:
+            self._names[numbered[0]] = numbered[1]
         self._children[actor] = None
         self._by_name[name] = actor
         return actor, coro
 
-    def _child_name(self, fn: Callable[..., object], name: str | None) -> str:
+    def _child_name(
+        self, fn: Callable[..., object], name: str | None
+    ) -> tuple[str, tuple[str, int] | None]:
+        """The child's name, and for a default name the ``(base, number)`` it takes."""
         if name is not None:
             name = str(name)
             if not name or "/" in name:
                 raise ValueError(f"an actor's name must be non-empty and without '/': {name!r}")
             if name in self._by_name:
                 raise ValueError(f"supervisor {self._path} already has a child named {name!r}")
-            return name
+            return name, None
         base = getattr(fn, "__name__", None) or "actor"
         n = self._names.get(base, 0)
         while True:
             n += 1
             candidate = base if n == 1 else f"{base}-{n}"
             if candidate not in self._by_name:
-                self._names[base] = n
-                return candidate
+                return candidate, (base, n)
 
     def _incarnate(self, actor: ActorHandle) -> Incarnation:
         actor._number += 1
@@ -674,7 +678,9 @@ async def open_supervisor(
         path = "root" if name is None else str(name)
     else:
         path = opener._path if name is None else f"{opener._path}/{name}"
-    sup: Supervisor = Supervisor._create(strategy, max_restarts, within, backoff, path, opener)
+    sup: Supervisor = Supervisor._create(
+        strategy, max_restarts, float(within), backoff, path, opener
+    )
     if opener is not None:
         if opener._supervisors is None:
             opener._supervisors = []

@@ -442,6 +442,7 @@ async def test_a_failed_spawn_detaches_nothing_and_makes_no_child() -> None:
             sup.spawn(child, channel.port2, {"lock": trio.Lock()})
         assert not channel.port2.statistics().transferred
         assert sup.children == ()
+        assert sup.spawn(child, restart=Restart.TEMPORARY).name == "child"  # no name used
 
 
 async def test_spawn_refuses_a_plain_function_before_moving_anything() -> None:
