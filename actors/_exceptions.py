@@ -6,6 +6,10 @@ The hierarchy::
      +-- DataCloneError          a value cannot be structured-cloned or transferred
     Exception
      +-- TooManyRestartsError    a supervisor gave up: its children crashed too often
+     +-- trio.TooSlowError
+          +-- Lagged             a receiver fell behind a broadcast and lost messages
+     +-- trio.ClosedResourceError
+          +-- InvalidStateError  post_message on a closed BroadcastChannel
 
 actors also raises trio's own exceptions where their meaning fits exactly:
 
@@ -20,7 +24,9 @@ from __future__ import annotations
 
 from typing import final
 
-__all__ = ["DataCloneError", "TooManyRestartsError"]
+import trio
+
+__all__ = ["DataCloneError", "InvalidStateError", "Lagged", "TooManyRestartsError"]
 
 
 @final
@@ -61,3 +67,26 @@ class TooManyRestartsError(Exception):
         self.path = path
         self.max_restarts = max_restarts
         self.within = within
+
+
+@final
+class Lagged(trio.TooSlowError):
+    """This port fell behind a broadcast and ``missed`` of its messages were dropped.
+
+    Raised once by ``receive()`` (and ``async for``) on the receiving end of a member of a
+    ``PortCollection`` whose slow-member policy is ``DROP_OLDEST``, in place of the messages
+    it lost; the next ``receive()`` returns the oldest message still queued. Event handlers
+    see it as a ``"lagged"`` event whose ``data`` is ``missed``. A ``trio.TooSlowError``, so
+    generic slow-consumer handling catches it (as tractor's ``Lagged``).
+    """
+
+    def __init__(self, missed: int) -> None:
+        super().__init__(f"this port fell behind a broadcast: {missed} messages were dropped")
+        self.missed = missed
+
+
+@final
+class InvalidStateError(trio.ClosedResourceError):
+    """The web's ``InvalidStateError``: ``post_message`` on a ``BroadcastChannel`` after
+    ``close()``. It is checked before the message is cloned. A ``trio.ClosedResourceError``,
+    as it is trio's "you closed this" condition."""

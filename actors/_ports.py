@@ -17,10 +17,10 @@ import trio
 
 from ._clone import ATOMIC, clone, commit, serialize, transfer_list
 from ._events import EventTarget, Listener, MessageEvent, message_event
-from ._exceptions import DataCloneError
+from ._exceptions import DataCloneError, Lagged
 from ._log import debug, logger
 from ._owner import CURRENT
-from ._queue import CLOSE, MESSAGE_ERROR, Item, PortCore
+from ._queue import CLOSE, LAGGED, MESSAGE_ERROR, Item, PortCore
 from ._transfer import Transferable
 
 __all__ = ["MessageChannel", "MessagePort", "MessagePortStatistics"]
@@ -219,6 +219,9 @@ class MessagePort(
             trio.ClosedResourceError: this port was closed or transferred away (also raised
                 in tasks blocked here when that happens).
             trio.BusyResourceError: the port has ``message`` handlers, which get its messages.
+            Lagged: a ``PortCollection`` with the ``DROP_OLDEST`` policy dropped messages
+                this port had not received yet; ``missed`` says how many. Receive again
+                for the next one (it is a ``trio.TooSlowError``).
         """
         await trio.lowlevel.checkpoint_if_cancelled()
         core = self._core
@@ -235,7 +238,11 @@ class MessagePort(
                 self._close_reached(core)
                 raise trio.EndOfChannel
             queue.popleft()
+            if core.drained is not None:  # a sender waits for room (PortCollection.send)
+                core.taken()
             await trio.lowlevel.cancel_shielded_checkpoint()
+            if item[0] is LAGGED:
+                raise Lagged(item[1])
             return self._event(item)
         if core.peer is None:
             raise trio.EndOfChannel
@@ -289,7 +296,7 @@ class MessagePort(
                 message_handlers=handlers,
             )
         return MessagePortStatistics(
-            queued=sum(1 for item in core.queue if item[0] is not CLOSE),
+            queued=sum(1 for item in core.queue if item[0] is not CLOSE and item[0] is not LAGGED),
             started=core.enabled,
             entangled=core.peer is not None,
             closed=False,

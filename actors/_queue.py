@@ -30,7 +30,15 @@ from ._events import Event, MessageEvent, message_event
 from ._log import debug
 from ._owner import CURRENT
 
-__all__ = ["CLOSE", "FAIRNESS_BUDGET", "MESSAGE_ERROR", "Dispatcher", "Item", "PortCore"]
+__all__ = [
+    "CLOSE",
+    "FAIRNESS_BUDGET",
+    "LAGGED",
+    "MESSAGE_ERROR",
+    "Dispatcher",
+    "Item",
+    "PortCore",
+]
 
 FAIRNESS_BUDGET: Final = 64
 """How many events the dispatcher delivers before it lets other tasks run."""
@@ -51,9 +59,12 @@ CLOSE: Final = _Marker("close")
 """``item[0]`` of the close marker: the peer disentangled. Always the last item of a queue."""
 MESSAGE_ERROR: Final = _Marker("messageerror")
 """``item[0]`` of a message that could not be deserialized (only relays make these)."""
+LAGGED: Final = _Marker("lagged")
+"""``item[0]`` of a notice that older messages were dropped; ``item[1]`` is how many."""
+MARKERS: Final = (CLOSE, MESSAGE_ERROR, LAGGED)
 
 Item = tuple[Any, Any, int]
-"""``(data, ports, stamp)`` for a message; ``(CLOSE | MESSAGE_ERROR, detail, stamp)``."""
+"""``(data, ports, stamp)`` for a message; ``(marker, detail, stamp)`` for the markers."""
 
 _stamps = itertools.count()
 _ids = itertools.count(1)
@@ -75,6 +86,7 @@ class PortCore:
         "busy",
         "context",
         "dispatcher",
+        "drained",
         "enabled",
         "handle",
         "id",
@@ -100,6 +112,46 @@ class PortCore:
         self.scheduled = False  # in the dispatcher's heap
         self.busy = False  # an async handler of this port is still running
         self.token = token
+        self.drained: trio.Event | None = None  # set when an item leaves the queue
+
+    def backlog(self) -> int:
+        """Items waiting in this end's queue (what a sender's flow control looks at)."""
+        return len(self.queue)
+
+    def watch(self) -> trio.Event:
+        """An event set when the next item leaves this queue (or the queue is emptied)."""
+        if self.drained is None:
+            self.drained = trio.Event()
+        return self.drained
+
+    def taken(self) -> None:
+        """An item left the queue: wake whoever watches (call only when ``drained`` is set)."""
+        drained, self.drained = self.drained, None
+        if drained is not None:
+            drained.set()
+
+    def drop_oldest(self, count: int) -> list[Item]:
+        """Drop the ``count`` oldest messages; a ``LAGGED`` notice at the head counts them.
+
+        Returns the dropped messages (their ports must be closed).
+        """
+        queue = self.queue
+        if not queue:
+            return []
+        stamp = queue[0][2]  # the notice takes the place of the oldest item
+        dropped: list[Item] = []
+        lagged = 0
+        while queue and len(dropped) < count and queue[0][0] not in (CLOSE, MESSAGE_ERROR):
+            item = queue.popleft()
+            if item[0] is LAGGED:
+                lagged += item[1]
+            else:
+                dropped.append(item)
+        if dropped or lagged:
+            queue.appendleft((LAGGED, lagged + len(dropped), stamp))
+        if self.drained is not None:
+            self.taken()
+        return dropped
 
     def deliver(self, data: Any, ports: Any) -> None:
         """Add an item to this end's queue (called by the peer, or by a relay)."""
@@ -124,7 +176,13 @@ class PortCore:
         handle = self.handle
         if handle is None or not self.queue:
             return False
-        return ("close" if self.queue[0][0] is CLOSE else "message") in handle._listeners
+        head = self.queue[0][0]
+        listeners = handle._listeners
+        if head is CLOSE:
+            return "close" in listeners
+        if head is LAGGED:  # to its listeners, or skipped on the way to message handlers
+            return "lagged" in listeners or "message" in listeners
+        return "message" in listeners
 
     def schedule(self) -> None:
         """Put this core in line for dispatch if its head event has someone to go to."""
@@ -168,10 +226,10 @@ class PortCore:
         """This end is gone for good: empty its queue, disentangle. Returns what was dropped."""
         self.enabled = False
         self.handle = None
-        dropped = [
-            item for item in self.queue if item[0] is not CLOSE and item[0] is not MESSAGE_ERROR
-        ]
+        dropped = [item for item in self.queue if item[0] not in MARKERS]
         self.queue.clear()
+        if self.drained is not None:
+            self.taken()
         self.disentangle()
         if dropped:
             debug("messages_dropped", port=self.id, count=len(dropped))
@@ -257,10 +315,17 @@ class Dispatcher:
                     return budget
                 queue.popleft()
                 event: Event | MessageEvent = Event("close", handle)  # type: ignore[arg-type]
+            elif data is LAGGED:
+                queue.popleft()
+                if "lagged" not in listeners:
+                    continue  # message handlers only: the gap goes unannounced
+                event = message_event("lagged", ports, (), handle)  # type: ignore[arg-type]
             elif "message" not in listeners:
                 return budget
             else:
                 queue.popleft()
+                if core.drained is not None:  # a sender waits for room (PortCollection.send)
+                    core.taken()
                 if data is MESSAGE_ERROR:
                     event = message_event("messageerror", None, (), handle)  # type: ignore[arg-type]
                 else:
