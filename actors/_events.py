@@ -13,6 +13,7 @@ from ._owner import CURRENT
 
 if TYPE_CHECKING:
     from ._ports import MessagePort
+    from ._receiver import Receiver
 
 __all__ = ["Event", "EventTarget", "Listener", "MessageEvent"]
 
@@ -28,7 +29,7 @@ class Event:
     bubbles: Final = False
     cancelable: Final = False
 
-    def __init__(self, type: str, target: MessagePort | None = None) -> None:
+    def __init__(self, type: str, target: Receiver | None = None) -> None:
         self._type = type
         self._target = target
 
@@ -38,8 +39,8 @@ class Event:
         return self._type
 
     @property
-    def target(self) -> MessagePort | None:
-        """The port the event was dispatched on."""
+    def target(self) -> Receiver | None:
+        """The port (or BroadcastChannel) the event was dispatched on."""
         return self._target
 
     def __repr__(self) -> str:
@@ -67,7 +68,7 @@ class MessageEvent:
         *,
         data: object = None,
         ports: tuple[MessagePort, ...] = (),
-        target: MessagePort | None = None,
+        target: Receiver | None = None,
     ) -> None:
         self._type = type
         self._data = data
@@ -90,8 +91,8 @@ class MessageEvent:
         return self._ports
 
     @property
-    def target(self) -> MessagePort | None:
-        """The port that received the message (never the sender)."""
+    def target(self) -> Receiver | None:
+        """The port (or BroadcastChannel) that received the message (never the sender)."""
         return self._target
 
     def reply(self, value: object, *, transfer: Iterable[object] | None = None) -> bool:
@@ -276,7 +277,7 @@ class EventTarget:
 
 
 def message_event(
-    type: str, data: object, ports: tuple[MessagePort, ...], target: MessagePort
+    type: str, data: object, ports: tuple[MessagePort, ...], target: Receiver
 ) -> MessageEvent:
     """The library's own fast path to a MessageEvent (no keyword-call overhead)."""
     event = _new_event(MessageEvent)

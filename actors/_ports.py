@@ -6,31 +6,23 @@ moves its core, queue and all, to a new ``MessagePort`` and leaves the old objec
 
 from __future__ import annotations
 
-import contextvars
 from abc import ABCMeta
 from collections.abc import Iterable
 from typing import Any, NoReturn, final
 
 import attrs
-import outcome
 import trio
 
 from ._clone import ATOMIC, clone, commit, serialize, transfer_list
-from ._events import EventTarget, Listener, MessageEvent, message_event
-from ._exceptions import DataCloneError, Lagged
+from ._events import Listener
+from ._exceptions import DataCloneError
 from ._log import debug, logger
 from ._owner import CURRENT
-from ._queue import CLOSE, LAGGED, MESSAGE_ERROR, Item, PortCore
+from ._queue import CLOSE, LAGGED, Item, PortCore
+from ._receiver import Receiver, current_token
 from ._transfer import Transferable
 
 __all__ = ["MessageChannel", "MessagePort", "MessagePortStatistics"]
-
-
-def _current_token() -> trio.lowlevel.TrioToken | None:
-    try:
-        return trio.lowlevel.current_trio_token()
-    except RuntimeError:
-        return None
 
 
 class _NoPublicConstructor(ABCMeta):
@@ -68,12 +60,7 @@ class MessagePortStatistics:
 
 
 @final
-class MessagePort(
-    EventTarget,
-    Transferable,
-    trio.abc.ReceiveChannel[MessageEvent],
-    metaclass=_NoPublicConstructor,
-):
+class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
     """One end of a channel: post to its peer, receive what the peer posts.
 
     Made only by ``MessageChannel()`` and by transfer. The web's API (``post_message``,
@@ -89,13 +76,8 @@ class MessagePort(
     ``trio.abc.SendChannel``: ``send`` takes a transfer list too.)
     """
 
-    __slots__ = ("__weakref__", "_core", "_state")
+    __slots__ = ("__weakref__",)
     _owned = True
-
-    def __init__(self, core: PortCore | None) -> None:
-        super().__init__()
-        self._core = core
-        self._state = "open"
 
     def __repr__(self) -> str:
         core = self._core
@@ -155,13 +137,7 @@ class MessagePort(
         Idempotent. ``onmessage``, ``receive()`` and ``async for`` start the queue too; adding
         listeners does not.
         """
-        core = self._core
-        if core is None or core.enabled:
-            return
-        core.enabled = True
-        if core.token is None:
-            core.token = _current_token()
-        self._attach(core)
+        self._start()
 
     def close(self) -> None:
         """Disentangle this port and detach it. Idempotent; never raises.
@@ -179,26 +155,6 @@ class MessagePort(
         debug("port_closed", port=core.id)
 
     @property
-    def onmessage(self) -> Listener | None:
-        """Handler for ``message`` events. Setting it to a handler starts the queue."""
-        return self._get_handler("message")
-
-    @onmessage.setter
-    def onmessage(self, handler: Listener | None) -> None:
-        self._set_handler("message", handler)
-        if handler is not None:
-            self.start()
-
-    @property
-    def onmessageerror(self) -> Listener | None:
-        """Handler for ``messageerror`` events: a message that could not be deserialized."""
-        return self._get_handler("messageerror")
-
-    @onmessageerror.setter
-    def onmessageerror(self, handler: Listener | None) -> None:
-        self._set_handler("messageerror", handler)
-
-    @property
     def onclose(self) -> Listener | None:
         """Handler for the ``close`` event: the peer was closed, collected, or lost (D5)."""
         return self._get_handler("close")
@@ -208,56 +164,6 @@ class MessagePort(
         self._set_handler("close", handler)
 
     # -- trio's channel face --------------------------------------------------------------
-
-    async def receive(self) -> MessageEvent:
-        """Wait for the next message and return its ``MessageEvent``. Starts the queue (D1).
-
-        A cancelled ``receive()`` loses no message.
-
-        Raises:
-            trio.EndOfChannel: the peer is gone and every message it sent was received.
-            trio.ClosedResourceError: this port was closed or transferred away (also raised
-                in tasks blocked here when that happens).
-            trio.BusyResourceError: the port has ``message`` handlers, which get its messages.
-            Lagged: a ``PortCollection`` with the ``DROP_OLDEST`` policy dropped messages
-                this port had not received yet; ``missed`` says how many. Receive again
-                for the next one (it is a ``trio.TooSlowError``).
-        """
-        await trio.lowlevel.checkpoint_if_cancelled()
-        core = self._core
-        if core is None:
-            raise trio.ClosedResourceError(f"this MessagePort was {self._state}")
-        if "message" in self._listeners:
-            raise trio.BusyResourceError("this port's messages go to its message handlers")
-        if not core.enabled:
-            self.start()
-        queue = core.queue
-        if queue:
-            item = queue[0]
-            if item[0] is CLOSE:
-                self._close_reached(core)
-                raise trio.EndOfChannel
-            queue.popleft()
-            if core.drained is not None:  # a sender waits for room (PortCollection.send)
-                core.taken()
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            if item[0] is LAGGED:
-                raise Lagged(item[1])
-            return self._event(item)
-        if core.peer is None:
-            raise trio.EndOfChannel
-        task = trio.lowlevel.current_task()
-        core.receivers[task] = None
-
-        def abort(_: Any) -> trio.lowlevel.Abort:
-            core.receivers.pop(task, None)
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        item = await trio.lowlevel.wait_task_rescheduled(abort)
-        if item[0] is CLOSE:
-            self._close_reached(core)
-            raise trio.EndOfChannel
-        return self._event(item)
 
     async def send(self, message: object, transfer: Iterable[object] | None = None) -> None:
         """``post_message`` for trio code: the same, but it checkpoints and it tells you.
@@ -275,11 +181,6 @@ class MessagePort(
             raise trio.BrokenResourceError("the peer port is closed")
         self.post_message(message, transfer)
         await trio.lowlevel.cancel_shielded_checkpoint()
-
-    async def aclose(self) -> None:
-        """``close()``, then a checkpoint, as trio's ``AsyncResource``."""
-        self.close()
-        await trio.lowlevel.checkpoint()
 
     def statistics(self) -> MessagePortStatistics:
         """A frozen snapshot of the port's queue, state and waiting tasks."""
@@ -305,58 +206,7 @@ class MessagePort(
             message_handlers=handlers,
         )
 
-    # -- dispatch -------------------------------------------------------------------------
-
-    def _event(self, item: Item) -> MessageEvent:
-        data, ports, _ = item
-        if data is MESSAGE_ERROR:
-            return message_event("messageerror", None, (), self)
-        if ports and (owner := CURRENT.get()) is not None:
-            for port in ports:  # a port an actor receives is its own now
-                owner.adopt(port)
-        return message_event("message", data, ports, self)
-
-    def _log_context(self) -> dict[str, object]:
-        core = self._core
-        return {"port": None if core is None else core.id}
-
-    def _attach(self, core: PortCore) -> None:
-        """Be the port ``core`` dispatches to while events can come; else let it go.
-
-        Handlers run in a copy of the context of the task that attached the port (the one
-        that started it or added a listener), so its contextvars reach them.
-        """
-        if core.enabled and self._listeners:
-            if core.handle is not self:
-                core.handle = self
-                core.context = contextvars.copy_context()
-            core.settle()
-        elif core.handle is self:
-            core.handle = None
-
-    def _close_reached(self, core: PortCore) -> None:
-        """receive() reached the close marker: a close listener may now hear of it."""
-        if "close" in self._listeners:
-            self._attach(core)
-
-    def _listeners_changed(self, type: str) -> None:
-        core = self._core
-        if core is None:
-            return
-        if type == "message" and "message" in self._listeners and core.receivers:
-            busy = "a message handler was added to this port"
-            core.wake_receivers(lambda: outcome.Error(trio.BusyResourceError(busy)))
-        self._attach(core)
-
-    def _detach(self, state: str, core: PortCore) -> None:
-        """This object stops standing for ``core``: wake whoever waits on it here."""
-        self._core = None
-        self._state = state
-        core.wake_receivers(
-            lambda: outcome.Error(trio.ClosedResourceError(f"the port was {state}"))
-        )
-        if core.handle is self:
-            core.handle = None
+    # -- garbage collection ---------------------------------------------------------------
 
     def __del__(self) -> None:
         core = getattr(self, "_core", None)
@@ -365,7 +215,7 @@ class MessagePort(
         # A port collected while entangled disentangles, so its peer gets `close` (D5). This
         # may run anywhere (inside our own code, another thread): defer to the trio run.
         try:
-            token = core.token or _current_token()
+            token = core.token or current_token()
             if token is not None:
                 try:
                     token.run_sync_soon(_collected, core)
@@ -433,7 +283,7 @@ class MessageChannel:
     __slots__ = ("_port1", "_port2")
 
     def __init__(self) -> None:
-        token = _current_token()
+        token = current_token()
         core1, core2 = PortCore(token), PortCore(token)
         core1.peer, core2.peer = core2, core1
         self._port1: MessagePort = MessagePort._create(core1)

@@ -1,0 +1,183 @@
+"""Receiver: the receiving half of a port, shared by MessagePort and BroadcastChannel.
+
+One object stands for one ``PortCore`` (``_queue``) at a time and receives its queue's events
+two ways: trio's face (``receive()``, ``async for``) and the web's (``onmessage``, listeners,
+dispatched by the run's dispatcher). Subclasses say how messages get in (``post_message``)
+and how the object closes.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from abc import abstractmethod
+from typing import Any, ClassVar
+
+import outcome
+import trio
+
+from ._events import EventTarget, Listener, MessageEvent, message_event
+from ._exceptions import Lagged
+from ._owner import CURRENT
+from ._queue import CLOSE, LAGGED, MESSAGE_ERROR, Item, PortCore
+
+__all__ = ["Receiver", "current_token"]
+
+
+def current_token() -> trio.lowlevel.TrioToken | None:
+    """The running trio run's token, or ``None`` outside ``trio.run``."""
+    try:
+        return trio.lowlevel.current_trio_token()
+    except RuntimeError:
+        return None
+
+
+class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
+    """Receives the events of one port core, by ``receive()`` or by handlers."""
+
+    __slots__ = ("_core", "_state")
+    _noun: ClassVar[str] = "port"  # in error messages
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop receiving for good; idempotent."""
+
+    def __init__(self, core: PortCore | None) -> None:
+        super().__init__()
+        self._core = core
+        self._state = "open"
+
+    def _start(self) -> None:
+        core = self._core
+        if core is None or core.enabled:
+            return
+        core.enabled = True
+        if core.token is None:
+            core.token = current_token()
+        self._attach(core)
+
+    @property
+    def onmessage(self) -> Listener | None:
+        """Handler for ``message`` events. Setting it to a handler starts the queue."""
+        return self._get_handler("message")
+
+    @onmessage.setter
+    def onmessage(self, handler: Listener | None) -> None:
+        self._set_handler("message", handler)
+        if handler is not None:
+            self._start()
+
+    @property
+    def onmessageerror(self) -> Listener | None:
+        """Handler for ``messageerror`` events: a message that could not be deserialized."""
+        return self._get_handler("messageerror")
+
+    @onmessageerror.setter
+    def onmessageerror(self, handler: Listener | None) -> None:
+        self._set_handler("messageerror", handler)
+
+    async def receive(self) -> MessageEvent:
+        """Wait for the next message and return its ``MessageEvent``. Starts a port's queue (D1).
+
+        A cancelled ``receive()`` loses no message.
+
+        Raises:
+            trio.EndOfChannel: the peer is gone and every message it sent was received
+                (never for a ``BroadcastChannel``: it has no peer to lose).
+            trio.ClosedResourceError: this object was closed or transferred away (also
+                raised in tasks blocked here when that happens).
+            trio.BusyResourceError: it has ``message`` handlers, which get its messages.
+            Lagged: a ``PortCollection`` with the ``DROP_OLDEST`` policy dropped messages
+                this port had not received yet; ``missed`` says how many. Receive again
+                for the next one (it is a ``trio.TooSlowError``).
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()
+        core = self._core
+        if core is None:
+            raise trio.ClosedResourceError(f"this {self.__class__.__name__} was {self._state}")
+        if "message" in self._listeners:
+            raise trio.BusyResourceError(f"this {self._noun}'s messages go to its message handlers")
+        if not core.enabled:
+            self._start()
+        queue = core.queue
+        if queue:
+            item = queue[0]
+            if item[0] is CLOSE:
+                self._close_reached(core)
+                raise trio.EndOfChannel
+            queue.popleft()
+            if core.drained is not None:  # a sender waits for room (PortCollection.send)
+                core.taken()
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            if item[0] is LAGGED:
+                raise Lagged(item[1])
+            return self._event(item)
+        if core.peer is None:
+            raise trio.EndOfChannel
+        task = trio.lowlevel.current_task()
+        core.receivers[task] = None
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            core.receivers.pop(task, None)
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        item = await trio.lowlevel.wait_task_rescheduled(abort)
+        if item[0] is CLOSE:
+            self._close_reached(core)
+            raise trio.EndOfChannel
+        return self._event(item)
+
+    async def aclose(self) -> None:
+        """``close()``, then a checkpoint, as trio's ``AsyncResource``."""
+        self.close()
+        await trio.lowlevel.checkpoint()
+
+    def _event(self, item: Item) -> MessageEvent:
+        data, ports, _ = item
+        if data is MESSAGE_ERROR:
+            return message_event("messageerror", None, (), self)
+        if ports and (owner := CURRENT.get()) is not None:
+            for port in ports:  # a port an actor receives is its own now
+                owner.adopt(port)
+        return message_event("message", data, ports, self)
+
+    def _log_context(self) -> dict[str, object]:
+        core = self._core
+        return {"port": None if core is None else core.id}
+
+    def _attach(self, core: PortCore) -> None:
+        """Be the port ``core`` dispatches to while events can come; else let it go.
+
+        Handlers run in a copy of the context of the task that attached the port (the one
+        that started it or added a listener), so its contextvars reach them.
+        """
+        if core.enabled and self._listeners:
+            if core.handle is not self:
+                core.handle = self
+                core.context = contextvars.copy_context()
+            core.settle()
+        elif core.handle is self:
+            core.handle = None
+
+    def _close_reached(self, core: PortCore) -> None:
+        """receive() reached the close marker: a close listener may now hear of it."""
+        if "close" in self._listeners:
+            self._attach(core)
+
+    def _listeners_changed(self, type: str) -> None:
+        core = self._core
+        if core is None:
+            return
+        if type == "message" and "message" in self._listeners and core.receivers:
+            busy = f"a message handler was added to this {self._noun}"
+            core.wake_receivers(lambda: outcome.Error(trio.BusyResourceError(busy)))
+        self._attach(core)
+
+    def _detach(self, state: str, core: PortCore) -> None:
+        """This object stops standing for ``core``: wake whoever waits on it here."""
+        self._core = None
+        self._state = state
+        core.wake_receivers(
+            lambda: outcome.Error(trio.ClosedResourceError(f"the {self._noun} was {state}"))
+        )
+        if core.handle is self:
+            core.handle = None
