@@ -11,11 +11,17 @@ from ._actor import ActorState as ActorState
 from ._actor import ActorStatistics as ActorStatistics
 from ._actor import current_actor as current_actor
 from ._ask import ask as ask
+from ._broadcast import BroadcastChannel as BroadcastChannel
 from ._buffers import ArrayBuffer as ArrayBuffer
 from ._clone import structured_clone as structured_clone
+from ._collection import PortCollection as PortCollection
+from ._collection import PortCollectionStatistics as PortCollectionStatistics
+from ._collection import SlowMemberPolicy as SlowMemberPolicy
 from ._events import Event as Event
 from ._events import MessageEvent as MessageEvent
 from ._exceptions import DataCloneError as DataCloneError
+from ._exceptions import InvalidStateError as InvalidStateError
+from ._exceptions import Lagged as Lagged
 from ._exceptions import TooManyRestartsError as TooManyRestartsError
 from ._ports import MessageChannel as MessageChannel
 from ._ports import MessagePort as MessagePort
@@ -35,14 +41,20 @@ __all__ = [
     "ActorTree",
     "ArrayBuffer",
     "Backoff",
+    "BroadcastChannel",
     "DataCloneError",
     "Event",
+    "InvalidStateError",
+    "Lagged",
     "MessageChannel",
     "MessageEvent",
     "MessagePort",
     "MessagePortStatistics",
+    "PortCollection",
+    "PortCollectionStatistics",
     "Restart",
     "RestartStrategy",
+    "SlowMemberPolicy",
     "Supervisor",
     "SupervisorStatistics",
     "TooManyRestartsError",

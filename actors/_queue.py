@@ -112,23 +112,24 @@ class PortCore:
         self.scheduled = False  # in the dispatcher's heap
         self.busy = False  # an async handler of this port is still running
         self.token = token
-        self.drained: trio.Event | None = None  # set when an item leaves the queue
+        self.drained: list[trio.Event] | None = None  # set when an item leaves the queue
 
     def backlog(self) -> int:
-        """Items waiting in this end's queue (what a sender's flow control looks at)."""
-        return len(self.queue)
+        """Messages waiting in this end's queue (what a sender's flow control looks at)."""
+        queue = self.queue
+        return len(queue) - 1 if queue and queue[0][0] is LAGGED else len(queue)
 
-    def watch(self) -> trio.Event:
-        """An event set when the next item leaves this queue (or the queue is emptied)."""
+    def watch(self, event: trio.Event) -> None:
+        """Set ``event`` when the next item leaves this queue, or the end is gone."""
         if self.drained is None:
-            self.drained = trio.Event()
-        return self.drained
+            self.drained = []
+        self.drained.append(event)
 
     def taken(self) -> None:
         """An item left the queue: wake whoever watches (call only when ``drained`` is set)."""
         drained, self.drained = self.drained, None
-        if drained is not None:
-            drained.set()
+        for event in drained or ():
+            event.set()
 
     def drop_oldest(self, count: int) -> list[Item]:
         """Drop the ``count`` oldest messages; a ``LAGGED`` notice at the head counts them.
@@ -221,6 +222,8 @@ class PortCore:
             return
         self.peer = peer.peer = None
         peer.deliver(CLOSE, None)
+        if peer.drained is not None:  # a sender waiting for room at the peer: no more room
+            peer.taken()
 
     def abandon(self) -> list[Item]:
         """This end is gone for good: empty its queue, disentangle. Returns what was dropped."""
