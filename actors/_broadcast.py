@@ -45,9 +45,7 @@ class _Bus:
             cls._current.set(bus)
             return bus
         except RuntimeError:
-            raise RuntimeError(
-                "a BroadcastChannel lives in a trio run: make it inside one"
-            ) from None
+            raise RuntimeError("make a BroadcastChannel inside a trio run") from None
 
     def join(self, channel: BroadcastChannel, serial: int) -> None:
         members = self.names.setdefault(channel._name, {})
