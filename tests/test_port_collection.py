@@ -111,7 +111,7 @@ async def test_a_member_leaves_as_soon_as_it_or_its_peer_is_gone(how: str) -> No
     elif how == "transferred":
         carrier.port1.post_message(None, transfer=[channel.port1])
     else:
-        del channel._port2  # type: ignore[attr-defined]  # the only reference to port2
+        del channel._port2  # the only reference to port2
         gc.collect()
         await trio.testing.wait_all_tasks_blocked()
     assert len(group) == 0
