@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, final
 import attrs
 import trio
 
-from ._clone import _Cloner
+from ._clone import ATOMIC, _Cloner
 from ._owner import CURRENT, Incarnation
 from ._ports import MessagePort, _NoPublicConstructor
 from ._transfer import Transferable
@@ -188,10 +188,13 @@ class ActorHandle(metaclass=_NoPublicConstructor):
 
     def _fresh_args(self) -> tuple[Any, ...]:
         """A new clone of the spawn arguments holding the slot's current ports and buffers."""
-        memo: dict[int, object] = {
-            id(shell): now for shell, now in zip(self._shells, self._current, strict=True)
-        }
-        return _Cloner(memo).clone(self._args)  # type: ignore[return-value]
+        args, shells, current = self._args, self._shells, self._current
+        if len(args) == len(shells) and all(a is s for a, s in zip(args, shells, strict=True)):
+            return tuple(current) if current is not shells else args  # only ports and buffers
+        if all(type(a) in ATOMIC for a in args):
+            return args
+        memo: dict[int, object] = {id(s): now for s, now in zip(shells, current, strict=True)}
+        return _Cloner(memo).clone(args)  # type: ignore[return-value]
 
     def _reclaim(self) -> None:
         """The incarnation ended: move the slot's ports and buffers to fresh objects.
