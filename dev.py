@@ -4,11 +4,13 @@
     python3 dev.py demo     # the main demo (examples/word_count.py)
     python3 dev.py test     # the whole test suite
     python3 dev.py lint     # ruff check, ruff format --check, mypy --strict
-    python3 dev.py bench    # the benchmarks in bench/
+    python3 dev.py bench    # the benchmarks in bench/: bench_ports.py, then bench_actors.py
 
 Needs nothing but Python >= 3.11. Idempotent: the first run creates `.venv` and installs the
 project with its test and dev extras; later runs reinstall only when pyproject.toml changed.
-Extra arguments after the task go to the tool (e.g. `python3 dev.py test -k transfer`).
+Extra arguments after the task go to the tool (e.g. `python3 dev.py test -k transfer`); for
+bench, to both scripts (`--quick`, `--repeats N`, `--no-node`; give `--json` to one script
+directly, as both would write the same file).
 """
 
 from __future__ import annotations
@@ -50,10 +52,10 @@ def ensure_venv() -> None:
 
 
 def main(argv: list[str]) -> int:
-    tasks = {
-        "demo": [PY, "examples/word_count.py"],
-        "test": [PY, "-m", "pytest"],
-        "bench": [PY, "bench/bench_ports.py"],
+    tasks: dict[str, list[list[str | Path]]] = {
+        "demo": [[PY, "examples/word_count.py"]],
+        "test": [[PY, "-m", "pytest"]],
+        "bench": [[PY, "bench/bench_ports.py"], [PY, "bench/bench_actors.py"]],
     }
     if not argv or argv[0] not in {*tasks, "lint", "setup"}:
         print(__doc__)
@@ -71,7 +73,10 @@ def main(argv: list[str]) -> int:
             if rc := _run(*cmd):
                 return rc
         return 0
-    return _run(*tasks[task], *extra)
+    for command in tasks[task]:
+        if rc := _run(*command, *extra):
+            return rc
+    return 0
 
 
 if __name__ == "__main__":
