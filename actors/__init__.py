@@ -26,11 +26,11 @@ from ._exceptions import TooManyRestartsError as TooManyRestartsError
 from ._ports import MessageChannel as MessageChannel
 from ._ports import MessagePort as MessagePort
 from ._ports import MessagePortStatistics as MessagePortStatistics
-from ._supervisor import Backoff as Backoff
-from ._supervisor import Restart as Restart
-from ._supervisor import RestartStrategy as RestartStrategy
+from ._restart import Backoff as Backoff
+from ._restart import Restart as Restart
+from ._restart import RestartStrategy as RestartStrategy
+from ._restart import SupervisorStatistics as SupervisorStatistics
 from ._supervisor import Supervisor as Supervisor
-from ._supervisor import SupervisorStatistics as SupervisorStatistics
 from ._supervisor import open_supervisor as open_supervisor
 from ._tree import ActorTree as ActorTree
 

@@ -11,20 +11,23 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
 
 import attrs
 import trio
 
-from ._clone import ATOMIC, _Cloner
+from ._clone import ATOMIC, _Cloner, commit, serialize_moving_all
 from ._owner import CURRENT, Incarnation
 from ._ports import MessagePort, _NoPublicConstructor
 from ._transfer import Transferable
 
 if TYPE_CHECKING:
-    from ._supervisor import Restart, Supervisor
+    from ._restart import Restart
+    from ._supervisor import Supervisor
 
-__all__ = ["ActorHandle", "ActorState", "ActorStatistics", "current_actor"]
+__all__ = ["ActorHandle", "ActorState", "ActorStatistics", "Starter", "TaskStatus", "current_actor"]
+
+T = TypeVar("T")
 
 
 @final
@@ -215,6 +218,48 @@ class ActorHandle(metaclass=_NoPublicConstructor):
         for obj in self._current:
             if type(obj) is MessagePort:
                 obj.close()
+
+
+@final
+class Starter(Generic[T]):
+    """The ``Supervisor.start()`` call waiting for its child's ``task_status.started()``."""
+
+    __slots__ = ("done", "error", "ports", "value")
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.value: Any = None
+        self.ports: list[MessagePort] = []
+        self.error: BaseException | None = None
+
+
+@final
+class TaskStatus(trio.TaskStatus[Any]):
+    """The ``task_status`` of a child run by ``Supervisor.start()``.
+
+    ``started(value)`` hands ``value`` to the starter as a message would be: cloned, with
+    every port and buffer in it transferred. In a restarted incarnation it only marks the
+    child ready; the value is dropped (and ports in it closed).
+    """
+
+    __slots__ = ("_actor",)
+
+    def __init__(self, actor: ActorHandle) -> None:
+        self._actor = actor
+
+    def started(self, value: Any = None) -> None:
+        starter = self._actor._starter
+        inc = self._actor._incarnation
+        if inc is not None:
+            inc.ready()
+        if starter is None:
+            return  # a restart: nobody waits; ports in value still belong to the incarnation
+        data, moves = serialize_moving_all(value, root="started value")
+        commit(moves)
+        self._actor._starter = None
+        starter.value = data
+        starter.ports = [shell for _, shell in moves if type(shell) is MessagePort]
+        starter.done.set()
 
 
 def current_actor() -> ActorHandle:

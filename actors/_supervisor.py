@@ -18,154 +18,29 @@ the context of whoever called ``spawn`` or of the incarnation it replaces.
 from __future__ import annotations
 
 import contextvars
-import enum
 import inspect
 import math
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any, Generic, TypeVar, TypeVarTuple, final
+from typing import Any, TypeVar, TypeVarTuple, final
 
-import attrs
 import structlog
 import trio
 
-from ._actor import ActorHandle, ActorState
+from ._actor import ActorHandle, ActorState, Starter, TaskStatus
 from ._clone import commit, serialize_moving_all
 from ._exceptions import TooManyRestartsError
 from ._log import debug, logger
 from ._owner import CURRENT, Incarnation, adopt
-from ._ports import MessagePort, _NoPublicConstructor
+from ._ports import _NoPublicConstructor
+from ._restart import Backoff, Group, Restart, RestartStrategy, SupervisorStatistics
 from ._tree import ActorTree, supervisor_node
 
-__all__ = [
-    "Backoff",
-    "Restart",
-    "RestartStrategy",
-    "Supervisor",
-    "SupervisorStatistics",
-    "open_supervisor",
-]
+__all__ = ["Supervisor", "open_supervisor"]
 
 T = TypeVar("T")
 PosArgT = TypeVarTuple("PosArgT")
-
-
-@final
-class RestartStrategy(enum.Enum):
-    """Which children a supervisor restarts when one of them must be restarted (OTP's)."""
-
-    ONE_FOR_ONE = "one_for_one"
-    """Only that child."""
-    ONE_FOR_ALL = "one_for_all"
-    """Every child: the others are stopped, then all start again in spawn order."""
-    REST_FOR_ONE = "rest_for_one"
-    """That child and every child spawned after it."""
-
-
-@final
-class Restart(enum.Enum):
-    """When a child is restarted after it ends (OTP's restart types)."""
-
-    PERMANENT = "permanent"
-    """Always: after a crash and after a normal return."""
-    TRANSIENT = "transient"
-    """Only after a crash; a normal return stops it for good."""
-    TEMPORARY = "temporary"
-    """Never: it stops for good however it ends (a crash is still logged)."""
-
-
-@final
-@attrs.frozen
-class Backoff:
-    """Exponential restart back-off: wait ``min(cap, initial * factor**k)`` seconds before the
-    restart of a child that was already restarted ``k`` times within the intensity window."""
-
-    initial: float = 0.1
-    factor: float = 2.0
-    cap: float = 5.0
-
-    def delay(self, recent: int) -> float:
-        """The wait before a restart preceded by ``recent`` restarts of the same child."""
-        return min(self.cap, self.initial * self.factor**recent)
-
-
-@final
-@attrs.frozen
-class SupervisorStatistics:
-    """A snapshot of a supervisor, from ``Supervisor.statistics()``."""
-
-    path: str
-    """Its place in the tree (``root`` for a top-level supervisor named by default)."""
-    strategy: RestartStrategy
-    children: int
-    """Children not yet stopped for good."""
-    running: int
-    """Children with an incarnation running."""
-    restarting: int
-    """Children down and waiting to start again."""
-    restarts: int
-    """Restarts since it was opened (a group restart counts once)."""
-    intensity_left: int
-    """Restarts it can still make within the current window before it gives up."""
-    gave_up: bool
-    """Whether it gave up (too many restarts)."""
-
-
-@final
-class _Group:
-    """A pending restart: these children start again, in spawn order, once all are down."""
-
-    __slots__ = ("delay", "members", "reason", "trigger", "waiting")
-
-    def __init__(self, delay: float, trigger: ActorHandle, crashed: bool) -> None:
-        self.members: set[ActorHandle] = set()
-        self.waiting: set[ActorHandle] = set()  # still winding down
-        self.delay = delay
-        self.trigger = trigger
-        self.reason = "crashed" if crashed else "returned"
-
-
-@final
-class _Starter(Generic[T]):
-    """The ``Supervisor.start()`` call waiting for its child's ``task_status.started()``."""
-
-    __slots__ = ("done", "error", "ports", "value")
-
-    def __init__(self) -> None:
-        self.done = trio.Event()
-        self.value: Any = None
-        self.ports: list[MessagePort] = []
-        self.error: BaseException | None = None
-
-
-@final
-class _TaskStatus(trio.TaskStatus[Any]):
-    """The ``task_status`` of a child run by ``Supervisor.start()``.
-
-    ``started(value)`` hands ``value`` to the starter as a message would be: cloned, with
-    every port and buffer in it transferred. In a restarted incarnation it only marks the
-    child ready; the value is dropped (and ports in it closed).
-    """
-
-    __slots__ = ("_actor",)
-
-    def __init__(self, actor: ActorHandle) -> None:
-        self._actor = actor
-
-    def started(self, value: Any = None) -> None:
-        starter = self._actor._starter
-        inc = self._actor._incarnation
-        if inc is not None:
-            inc.ready()
-        if starter is None:
-            return  # a restart: nobody waits; ports in value still belong to the incarnation
-        data, moves = serialize_moving_all(value, root="started value")
-        commit(moves)
-        self._actor._starter = None
-        starter.value = data
-        starter.ports = [shell for _, shell in moves if type(shell) is MessagePort]
-        starter.done.set()
 
 
 @final
@@ -282,7 +157,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
         (a child that returns before it is ``RuntimeError``). If this call is cancelled
         before the child is ready, the child is stopped for good.
         """
-        starter: _Starter[Any] = _Starter()
+        starter: Starter[Any] = Starter()
         actor, coro = self._prepare(fn, args, name, restart, starter=starter)
         self._launch(actor, coro)
         try:
@@ -303,7 +178,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
         args: tuple[object, ...],
         name: str | None,
         restart: Restart,
-        starter: _Starter[Any] | None,
+        starter: Starter[Any] | None,
     ) -> tuple[ActorHandle, Coroutine[Any, Any, object]]:
         if self._closed:
             raise RuntimeError(f"supervisor {self._path} is closed")
@@ -363,7 +238,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
     def _call(self, actor: ActorHandle, inc: Incarnation) -> Coroutine[Any, Any, object]:
         args = actor._fresh_args()
         if actor._with_status:
-            return actor._fn(*args, task_status=_TaskStatus(actor))  # type: ignore[return-value]
+            return actor._fn(*args, task_status=TaskStatus(actor))  # type: ignore[return-value]
         return actor._fn(*args)  # type: ignore[return-value]
 
     def _launch(
@@ -462,7 +337,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
             recent.popleft()
         delay = 0.0 if self._backoff is None else self._backoff.delay(len(recent))
         recent.append(now)
-        group = _Group(delay, actor, failure is not None)
+        group = Group(delay, actor, failure is not None)
         strategy = self._strategy
         if strategy is RestartStrategy.ONE_FOR_ALL:
             others = [c for c in self._children if c is not actor]
@@ -479,7 +354,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
         if not group.waiting:
             self._due(group)
 
-    def _join(self, group: _Group, actor: ActorHandle) -> None:
+    def _join(self, group: Group, actor: ActorHandle) -> None:
         old = actor._pending
         if old is not None and old is not group:  # already pending: merge the two restarts
             for member in old.members:
@@ -502,7 +377,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
         if not group.waiting:
             self._due(group)
 
-    def _due(self, group: _Group) -> None:
+    def _due(self, group: Group) -> None:
         nursery = self._nursery
         assert nursery is not None
         if group.delay > 0:
@@ -511,11 +386,11 @@ class Supervisor(metaclass=_NoPublicConstructor):
         else:
             self._restart_group(group)
 
-    async def _after(self, group: _Group) -> None:
+    async def _after(self, group: Group) -> None:
         await trio.sleep(group.delay)
         self._restart_group(group)
 
-    def _restart_group(self, group: _Group) -> None:
+    def _restart_group(self, group: Group) -> None:
         previous: trio.Event | None = None
         for actor in sorted(group.members, key=lambda a: a._index):
             if actor._pending is not group or actor not in self._children:

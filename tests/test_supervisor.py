@@ -853,3 +853,26 @@ async def test_an_async_handler_of_an_ended_actor_is_cancelled_at_once() -> None
     channel.port1.post_message("later")
     await trio.testing.wait_all_tasks_blocked()
     assert steps == ["began", "began"]  # each call was cancelled, freeing the port
+
+
+def test_backoff_and_intensity_refuse_nonsense() -> None:
+    """Back-off needs positive delays and a factor of at least 1; intensity needs a window."""
+    with pytest.raises(ValueError, match="initial"):
+        Backoff(initial=0)
+    with pytest.raises(ValueError, match="factor"):
+        Backoff(factor=0.5)
+    assert Backoff(initial=1, factor=3, cap=5).delay(2) == 5
+
+
+async def test_open_supervisor_refuses_nonsense() -> None:
+    """A negative ``max_restarts`` or an empty window is a ValueError; a bad strategy a
+    TypeError."""
+    with pytest.raises(ValueError, match="max_restarts"):
+        async with open_supervisor(max_restarts=-1):
+            pass
+    with pytest.raises(ValueError, match="within"):
+        async with open_supervisor(within=0):
+            pass
+    with pytest.raises(TypeError, match="RestartStrategy"):
+        async with open_supervisor(strategy="one_for_one"):  # type: ignore[arg-type]
+            pass

@@ -1,0 +1,98 @@
+"""Restart policy values: strategies, restart types, back-off, and supervisor statistics."""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING, final
+
+import attrs
+
+if TYPE_CHECKING:
+    from ._actor import ActorHandle
+
+__all__ = ["Backoff", "Group", "Restart", "RestartStrategy", "SupervisorStatistics"]
+
+
+@final
+class RestartStrategy(enum.Enum):
+    """Which children a supervisor restarts when one of them must be restarted (OTP's)."""
+
+    ONE_FOR_ONE = "one_for_one"
+    """Only that child."""
+    ONE_FOR_ALL = "one_for_all"
+    """Every child: the others are stopped, then all start again in spawn order."""
+    REST_FOR_ONE = "rest_for_one"
+    """That child and every child spawned after it."""
+
+
+@final
+class Restart(enum.Enum):
+    """When a child is restarted after it ends (OTP's restart types)."""
+
+    PERMANENT = "permanent"
+    """Always: after a crash and after a normal return."""
+    TRANSIENT = "transient"
+    """Only after a crash; a normal return stops it for good."""
+    TEMPORARY = "temporary"
+    """Never: it stops for good however it ends (a crash is still logged)."""
+
+
+def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"Backoff.{attribute.name} must be positive, not {value!r}")
+
+
+def _at_least_one(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value >= 1:
+        raise ValueError(f"Backoff.{attribute.name} must be at least 1, not {value!r}")
+
+
+@final
+@attrs.frozen
+class Backoff:
+    """Exponential restart back-off: wait ``min(cap, initial * factor**k)`` seconds before the
+    restart of a child that was already restarted ``k`` times within the intensity window."""
+
+    initial: float = attrs.field(default=0.1, validator=_positive)
+    factor: float = attrs.field(default=2.0, validator=_at_least_one)
+    cap: float = attrs.field(default=5.0, validator=_positive)
+
+    def delay(self, recent: int) -> float:
+        """The wait before a restart preceded by ``recent`` restarts of the same child."""
+        return min(self.cap, self.initial * self.factor**recent)
+
+
+@final
+@attrs.frozen
+class SupervisorStatistics:
+    """A snapshot of a supervisor, from ``Supervisor.statistics()``."""
+
+    path: str
+    """Its place in the tree (``root`` for a top-level supervisor named by default)."""
+    strategy: RestartStrategy
+    children: int
+    """Children not yet stopped for good."""
+    running: int
+    """Children with an incarnation running."""
+    restarting: int
+    """Children down and waiting to start again."""
+    restarts: int
+    """Restarts since it was opened (a group restart counts once)."""
+    intensity_left: int
+    """Restarts it can still make within the current window before it gives up."""
+    gave_up: bool
+    """Whether it gave up (too many restarts)."""
+
+
+@final
+class Group:
+    """A pending restart: these children start again, in spawn order, once all are down."""
+
+    __slots__ = ("delay", "members", "reason", "trigger", "waiting")
+
+    def __init__(self, delay: float, trigger: ActorHandle, crashed: bool) -> None:
+        self.members: set[ActorHandle] = set()
+        self.waiting: set[ActorHandle] = set()  # still winding down
+        self.delay = delay
+        self.trigger = trigger
+        self.reason = "crashed" if crashed else "returned"
