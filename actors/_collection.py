@@ -222,16 +222,20 @@ class PortCollection:
         await trio.lowlevel.checkpoint_if_cancelled()
         data = self._validate(message, None)
         if self._policy is SlowMemberPolicy.WAIT:
-            await self._wait_for_room()
-        self._deliver(data, self._snapshot(), bounded=True)
+            members = await self._wait_for_room()
+        else:
+            members = self._snapshot()
+        self._deliver(data, members, bounded=True)
         await trio.lowlevel.cancel_shielded_checkpoint()
 
-    async def _wait_for_room(self) -> None:
+    async def _wait_for_room(self) -> list[MessagePort]:
+        """Wait until no member is full; return the members at that moment."""
         bound = self._max_queued
         while True:
-            full = [p for p in self._snapshot() if _peer(p).backlog() >= bound]
+            members = self._snapshot()
+            full = [p for p in members if _peer(p).backlog() >= bound]
             if not full:
-                return
+                return members
             wake = trio.Event()
             self._waiters.add(wake)
             for port in full:
