@@ -60,17 +60,24 @@ class PortCollectionStatistics:
     """Members closed for being too slow under ``DISCONNECT``."""
 
 
+class _Member(weakref.ref[MessagePort]):
+    """A weak reference to a member that knows its key (as ``weakref.KeyedRef``)."""
+
+    __slots__ = ("key",)
+    key: int
+
+    def __new__(cls, port: MessagePort, callback: Callable[[_Member], None], key: int) -> _Member:
+        self = super().__new__(cls, port, callback)
+        self.key = key
+        return self
+
+    def __init__(self, port: MessagePort, callback: Callable[[_Member], None], key: int) -> None:
+        super().__init__(port, callback)  # type: ignore[call-arg]  # as weakref.KeyedRef
+
+
 def _live(port: MessagePort | None) -> bool:
     core = None if port is None else port._core
     return core is not None and core.peer is not None
-
-
-def _peer(port: MessagePort) -> PortCore:
-    """The receiving end of a live member (what its backlog is measured at)."""
-    core = port._core
-    assert core is not None
-    assert core.peer is not None
-    return core.peer
 
 
 @final
@@ -88,9 +95,11 @@ class PortCollection:
 
     __slots__ = (
         "__weakref__",
+        "_dead",
         "_delivered",
         "_disconnected",
         "_dropped",
+        "_gone",
         "_lagged",
         "_max_queued",
         "_members",
@@ -110,7 +119,18 @@ class PortCollection:
             raise ValueError(f"max_queued must be at least 1, not {max_queued}")
         if not isinstance(policy, SlowMemberPolicy):
             raise TypeError(f"policy must be a SlowMemberPolicy, not {policy!r}")
-        self._members: dict[int, weakref.ref[MessagePort]] = {}
+        self._members: dict[int, _Member] = {}
+        # Collected members' keys. The weakref callback only appends here, so a collection
+        # during a loop over _members never changes its size; _prune() removes them.
+        self._dead: list[int] = []
+        self_ref = weakref.ref(self)
+
+        def gone(member: _Member) -> None:
+            collection = self_ref()
+            if collection is not None:
+                collection._dead.append(member.key)
+
+        self._gone = gone
         self._max_queued = max_queued
         self._policy = policy
         self._waiters: set[trio.Event] = set()  # send() calls waiting for room
@@ -128,21 +148,17 @@ class PortCollection:
         adding a port that is closed, transferred or whose peer is gone does nothing."""
         if type(port) is not MessagePort:
             raise TypeError(f"a PortCollection holds MessagePorts, not {type(port).__name__}")
+        self._prune()
         key = id(port)
         ref = self._members.get(key)
         if (ref is not None and ref() is port) or not _live(port):
             return
-        members = self._members
-
-        def gone(dead: weakref.ref[MessagePort]) -> None:
-            if members.get(key) is dead:
-                del members[key]
-
-        members[key] = weakref.ref(port, gone)
+        self._members[key] = _Member(port, self._gone, key)
         self._changed()
 
     def remove(self, port: MessagePort) -> None:
         """Take ``port`` out; nothing happens if it is not a member."""
+        self._prune()
         ref = self._members.get(id(port))
         if ref is not None and ref() is port:
             del self._members[id(port)]
@@ -173,16 +189,23 @@ class PortCollection:
     def _snapshot(self) -> list[MessagePort]:
         """The live members in order; the dead ones are dropped on the way."""
         live: list[MessagePort] = []
-        dead: list[int] = []
-        for key, ref in self._members.items():
+        for ref in self._members.values():
             port = ref()
             if port is not None and _live(port):
                 live.append(port)
             else:
-                dead.append(key)
-        for key in dead:
-            del self._members[key]
+                self._dead.append(ref.key)
+        self._prune()
         return live
+
+    def _prune(self) -> None:
+        """Forget members that were collected or found dead."""
+        dead, members = self._dead, self._members
+        while dead:
+            key = dead.pop()
+            ref = members.get(key)
+            if ref is not None and not _live(ref()):
+                del members[key]
 
     def _changed(self) -> None:
         """Membership changed: waiting send() calls look again."""
@@ -205,7 +228,7 @@ class PortCollection:
                 not empty: one object cannot move to many ports.
         """
         data = self._validate(message, transfer)
-        self._deliver(data, self._snapshot(), bounded=self._policy is not SlowMemberPolicy.WAIT)
+        self._broadcast(data, bounded=self._policy is not SlowMemberPolicy.WAIT)
 
     async def send(self, message: object) -> None:
         """Broadcast ``message`` to every live member, respecting ``max_queued``.
@@ -222,24 +245,32 @@ class PortCollection:
         await trio.lowlevel.checkpoint_if_cancelled()
         data = self._validate(message, None)
         if self._policy is SlowMemberPolicy.WAIT:
-            members = await self._wait_for_room()
+            await self._wait_for_room()
+            self._broadcast(data, bounded=False)  # nobody is full: nothing ran since the check
         else:
-            members = self._snapshot()
-        self._deliver(data, members, bounded=True)
+            self._broadcast(data, bounded=True)
         await trio.lowlevel.cancel_shielded_checkpoint()
 
-    async def _wait_for_room(self) -> list[MessagePort]:
-        """Wait until no member is full; return the members at that moment."""
+    async def _wait_for_room(self) -> None:
+        """Wait until no member is full."""
         bound = self._max_queued
         while True:
-            members = self._snapshot()
-            full = [p for p in members if _peer(p).backlog() >= bound]
+            full: list[PortCore] = []
+            for ref in self._members.values():
+                port = ref()
+                core = None if port is None else port._core
+                peer = None if core is None else core.peer
+                if peer is None:
+                    self._dead.append(ref.key)
+                elif len(peer.queue) >= bound and peer.backlog() >= bound:
+                    full.append(peer)
+            self._prune()
             if not full:
-                return members
+                return
             wake = trio.Event()
             self._waiters.add(wake)
-            for port in full:
-                _peer(port).watch(wake)
+            for peer in full:
+                peer.watch(wake)
             try:
                 await wake.wait()
             finally:
@@ -255,37 +286,65 @@ class PortCollection:
             )
         return message if type(message) in ATOMIC else clone(message)
 
-    def _deliver(self, data: object, members: list[MessagePort], bounded: bool) -> None:
-        """Give each member its copy: ``data`` itself to the first (it is a fresh clone
-        already), and to everyone when it is immutable all the way down."""
+    def _broadcast(self, data: object, bounded: bool) -> None:
+        """One pass over the members: each live one gets its copy, the dead are noted.
+
+        ``data`` is a fresh clone already: the first member gets it, and every member does
+        when it is immutable all the way down; the others get clones of it. ``bounded``
+        applies the policy to members at ``max_queued``.
+        """
         self._sent += 1
-        spare = None
+        members, dead = self._members, self._dead
         shared = type(data) in ATOMIC
+        spare = None
         if not shared and len(members) > 1:
             spare = clone(data)
             shared = spare is data
-        first = True
-        for port in members:
-            peer = _peer(port)
-            if bounded and peer.backlog() >= self._max_queued:
-                if self._policy is SlowMemberPolicy.DISCONNECT:
-                    self._disconnected += 1
-                    debug("member_disconnected", port=peer.id)
-                    port.close()
+        delivered = 0
+        if shared and not bounded:  # the common case, kept lean
+            for ref in members.values():
+                port = ref()
+                core = None if port is None else port._core
+                peer = None if core is None else core.peer
+                if peer is None:
+                    dead.append(ref.key)
+                else:
+                    peer.deliver(data, ())
+                    delivered += 1
+        else:
+            for ref in members.values():
+                port = ref()
+                core = None if port is None else port._core
+                peer = None if core is None else core.peer
+                if port is None or peer is None:
+                    dead.append(ref.key)
                     continue
-                lost = peer.drop_oldest(peer.backlog() - self._max_queued + 1)
-                _close_ports_in(lost)
-                self._dropped += len(lost)
-                self._lagged += 1
-            if first or shared:
-                peer.deliver(data, ())
-            elif spare is not None:
-                peer.deliver(spare, ())
-                spare = None
-            else:
-                peer.deliver(clone(data), ())
-            first = False
-            self._delivered += 1
+                if bounded and peer.backlog() >= self._max_queued and self._too_slow(port, peer):
+                    dead.append(ref.key)
+                    continue
+                if delivered == 0 or shared:
+                    peer.deliver(data, ())
+                elif spare is not None:
+                    peer.deliver(spare, ())
+                    spare = None
+                else:
+                    peer.deliver(clone(data), ())
+                delivered += 1
+        self._delivered += delivered
+        self._prune()
+
+    def _too_slow(self, port: MessagePort, peer: PortCore) -> bool:
+        """Apply the policy to a member at its bound; ``True`` if it was disconnected."""
+        if self._policy is SlowMemberPolicy.DISCONNECT:
+            self._disconnected += 1
+            debug("member_disconnected", port=peer.id)
+            port.close()
+            return True
+        lost = peer.drop_oldest(peer.backlog() - self._max_queued + 1)
+        _close_ports_in(lost)
+        self._dropped += len(lost)
+        self._lagged += 1
+        return False
 
     def statistics(self) -> PortCollectionStatistics:
         """A frozen snapshot: members, messages sent and delivered, what the policy did."""
