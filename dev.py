@@ -4,13 +4,14 @@
     python3 dev.py demo     # the main demo (examples/word_count.py)
     python3 dev.py test     # the whole test suite
     python3 dev.py lint     # ruff check, ruff format --check, mypy --strict
-    python3 dev.py bench    # the benchmarks in bench/: bench_ports.py, then bench_actors.py
+    python3 dev.py bench    # the benchmarks in bench/: bench_ports.py, bench_actors.py,
+                            # then bench_broadcast.py
 
 Needs nothing but Python >= 3.11. Idempotent: the first run creates `.venv` and installs the
 project with its test and dev extras; later runs reinstall only when pyproject.toml changed.
 Extra arguments after the task go to the tool (e.g. `python3 dev.py test -k transfer`); for
-bench, to both scripts (`--quick`, `--repeats N`, `--no-node`; give `--json` to one script
-directly, as both would write the same file).
+bench, to every script (`--quick`, `--repeats N`, `--no-node`; give `--json` to one script
+directly, as they would all write the same file).
 """
 
 from __future__ import annotations
@@ -55,7 +56,11 @@ def main(argv: list[str]) -> int:
     tasks: dict[str, list[list[str | Path]]] = {
         "demo": [[PY, "examples/word_count.py"]],
         "test": [[PY, "-m", "pytest"]],
-        "bench": [[PY, "bench/bench_ports.py"], [PY, "bench/bench_actors.py"]],
+        "bench": [
+            [PY, "bench/bench_ports.py"],
+            [PY, "bench/bench_actors.py"],
+            [PY, "bench/bench_broadcast.py"],
+        ],
     }
     if not argv or argv[0] not in {*tasks, "lint", "setup"}:
         print(__doc__)
