@@ -16,6 +16,7 @@ import trio
 
 from ._clone import ATOMIC, clone
 from ._exceptions import InvalidStateError
+from ._owner import CURRENT
 from ._queue import PortCore
 from ._receiver import Receiver, current_token
 
@@ -90,7 +91,9 @@ class BroadcastChannel(Receiver):
     channel made after the post gets nothing), oldest channel first, each its own structured
     clone. There is no ``start()``: ``onmessage``, ``add_event_listener`` and ``receive()``
     get messages at once. ``close()`` is idempotent and drops the messages still pending
-    here. While open with ``message`` listeners, the channel is kept alive.
+    here. While open with ``message`` listeners, the channel is kept alive. Made inside an
+    actor, it belongs to that incarnation, like the ports it makes: it is closed when the
+    incarnation ends.
 
     Also trio's face: ``receive()``, ``async for`` (until the channel is closed),
     ``async with`` (closes it).
@@ -109,6 +112,9 @@ class BroadcastChannel(Receiver):
         self._serial = next(_serials)
         self._bus = bus
         bus.join(self, self._serial)
+        owner = CURRENT.get()
+        if owner is not None:  # made inside an actor: closed when its incarnation ends
+            owner.adopt(self)
 
     def __repr__(self) -> str:
         return f"<BroadcastChannel {self._name!r} {'closed' if self._core is None else 'open'}>"

@@ -22,7 +22,7 @@ from ._clone import ATOMIC, clone
 from ._exceptions import DataCloneError
 from ._log import debug
 from ._ports import MessagePort, _close_ports_in
-from ._queue import PortCore
+from ._queue import LAGGED, PortCore
 
 __all__ = ["PortCollection", "PortCollectionStatistics", "SlowMemberPolicy"]
 
@@ -55,7 +55,8 @@ class PortCollectionStatistics:
     dropped: int
     """Messages dropped from members' queues under ``DROP_OLDEST``."""
     lagged: int
-    """Times a member fell behind and lost messages under ``DROP_OLDEST``."""
+    """``Lagged`` notices issued under ``DROP_OLDEST``: one per gap a receiver will see (a
+    member that keeps falling behind before it reads has one notice that grows)."""
     disconnected: int
     """Members closed for being too slow under ``DISCONNECT``."""
 
@@ -340,10 +341,12 @@ class PortCollection:
             debug("member_disconnected", port=peer.id)
             port.close()
             return True
+        queue = peer.queue
+        new_gap = not (queue and queue[0][0] is LAGGED)  # else the notice there grows
         lost = peer.drop_oldest(peer.backlog() - self._max_queued + 1)
         _close_ports_in(lost)
         self._dropped += len(lost)
-        self._lagged += 1
+        self._lagged += new_gap
         return False
 
     def statistics(self) -> PortCollectionStatistics:

@@ -211,3 +211,28 @@ def test_outside_a_trio_run_it_is_an_error() -> None:
     """The name's scope is the trio run: there is none outside one."""
     with pytest.raises(RuntimeError, match="inside a trio run"):
         BroadcastChannel("nowhere")
+
+
+async def test_a_channel_an_actor_made_closes_when_its_incarnation_ends() -> None:
+    """Like the ports it makes, an actor's BroadcastChannel is its own: no handler of a dead
+    incarnation hears anything, and nothing outlives the supervisor."""
+    heard: list[tuple[int, object]] = []
+
+    async def listener() -> None:
+        n = actors.current_actor().incarnation
+        channel = BroadcastChannel("news")
+        channel.onmessage = lambda event: heard.append((n, event.data))
+        if n == 1:
+            raise RuntimeError("crash")
+        await trio.sleep_forever()
+
+    news = BroadcastChannel("news")
+    async with actors.open_supervisor() as sup:
+        sup.spawn(listener)
+        await settle()
+        news.post_message("one")
+        await settle()
+        sup.cancel()
+    news.post_message("two")
+    await settle()
+    assert heard == [(2, "one")]

@@ -10,6 +10,7 @@ import pytest
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
 EXPECTED = {
+    "chat_room.py": "chat_room done: 3 joined, bob left, carol crashed, 1 member still in the room",
     "echo.py": "echo done: the client heard of the actor's death",
     "pipeline.py": "pipeline done: 7 orders, 115.51 in total",
     "supervised_worker.py": "supervised_worker done: TooManyRestartsError at incarnation 4",

@@ -43,7 +43,7 @@ def test_random_programs_follow_the_model(
         queues: list[list[Any]] = [[] for _ in range(N)]
         ended = [False] * N  # the collection's side was closed (DISCONNECT)
         closed = [False] * N  # the receiver closed itself
-        seq = 0
+        seq = notices = 0
         for op, i in program:
             if op == "add":
                 group.add(pairs[i].port1)
@@ -72,6 +72,8 @@ def test_random_programs_follow_the_model(
                         lost = 0
                         if q and q[0][0] == "lagged":
                             lost += q.pop(0)[1]
+                        else:
+                            notices += 1
                         drop = backlog - bound + 1
                         lost += drop
                         del q[:drop]
@@ -97,5 +99,6 @@ def test_random_programs_follow_the_model(
         stats = group.statistics()
         assert stats.sent == seq
         assert stats.disconnected == sum(ended)
+        assert stats.lagged == notices
 
     trio.run(main)

@@ -707,3 +707,20 @@ async def test_rule_60_a_gone_peer_is_noticed_only_through_close() -> None:
     assert port.post_message("into the void") is None
     await trio.testing.wait_all_tasks_blocked()
     assert log == [("close", None)]
+
+
+async def test_a_message_handed_to_a_blocked_receive_survives_a_close() -> None:
+    """A receive() that was handed a message has completed: close() does not take it back
+    (D2 drops what is *queued*; as trio's memory channels)."""
+    channel = MessageChannel()
+    got: list[object] = []
+
+    async def receiver() -> None:
+        got.append((await channel.port2.receive()).data)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(receiver)
+        await trio.testing.wait_all_tasks_blocked()
+        channel.port1.post_message("handed over")
+        channel.port2.close()
+    assert got == ["handed over"]
