@@ -40,7 +40,10 @@ async def ask(
     try:
         if port._core.peer is None:
             raise trio.BrokenResourceError("the peer port is closed: nobody can reply")
-        port.post_message(message, [theirs] if transfer is None else [*transfer, theirs])
+        if transfer is None:
+            port._post_asking(message, theirs)
+        else:
+            port.post_message(message, [*transfer, theirs])
         try:
             event = await mine.receive()
         except trio.EndOfChannel:

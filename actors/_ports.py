@@ -131,6 +131,20 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
             return
         target.deliver(data, ports)
 
+    def _post_asking(self, message: object, reply: MessagePort) -> None:
+        """``post_message(message, [reply])`` for ``ask``, whose reply port is fresh: it
+        cannot be detached, duplicated, this port or its peer, so only ``message`` is checked.
+        """
+        data = message if type(message) in ATOMIC else clone(message)
+        shell = reply._transfer_shell()
+        reply._transfer_commit(shell)
+        core = self._core
+        target = None if core is None else core.peer
+        if target is None:
+            shell.close()
+        else:
+            target.deliver(data, (shell,))
+
     def start(self) -> None:
         """Enable the port message queue: queued and later messages are dispatched in order.
 

@@ -176,8 +176,10 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
         """This object stops standing for ``core``: wake whoever waits on it here."""
         self._core = None
         self._state = state
-        core.wake_receivers(
-            lambda: outcome.Error(trio.ClosedResourceError(f"the {self._noun} was {state}"))
-        )
+        if core.receivers:
+            noun = self._noun
+            core.wake_receivers(
+                lambda: outcome.Error(trio.ClosedResourceError(f"the {noun} was {state}"))
+            )
         if core.handle is self:
             core.handle = None

@@ -194,3 +194,13 @@ async def test_delegation_forwards_the_reply_port_to_a_worker() -> None:
         sup.spawn(worker, back.port2)
         assert await ask(front.port1, "job") == "worker did job"
         sup.cancel()
+
+
+async def test_ask_with_an_uncloneable_message_and_no_transfer_list() -> None:
+    """The short path for ``transfer=None`` checks the message too: nothing is sent."""
+    channel = MessageChannel()
+    channel.port2.start()
+    with pytest.raises(actors.DataCloneError, match="message"):
+        await ask(channel.port1, [trio.Lock()])
+    assert channel.port2.statistics().queued == 0
+    assert channel.port1.statistics().entangled
