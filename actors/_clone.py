@@ -458,6 +458,11 @@ def serialize_moving_all(
     ``task_status.started()``'s value). ``root`` names the value in error paths.
     """
     moves: list[tuple[Transferable, Transferable]] = []
+    if type(message) is tuple:  # spawn's arguments are mostly ports and atomic values
+        flat = _flat_moves(message, moves, root)
+        if flat is not None:
+            return flat, moves
+        moves.clear()
     try:
         data = _Cloner({}, moves).clone(message)
     except _Failure as f:
@@ -477,6 +482,28 @@ def clone(message: object) -> object:
         raise _error(f, "message") from None
     except RecursionError:
         raise _too_deep(message) from None
+
+
+def _flat_moves(
+    items: tuple[object, ...], moves: list[tuple[Transferable, Transferable]], root: str
+) -> tuple[object, ...] | None:
+    """``serialize_moving_all`` of a tuple of atomic values and distinct transferables, without
+    a cloner; ``None`` for any other tuple (the general path then handles it)."""
+    for i, item in enumerate(items):
+        if type(item) in ATOMIC:
+            continue
+        if not isinstance(item, Transferable) or any(item is m for m, _ in moves):
+            return None
+        reason = item._transfer_refusal()
+        if reason is not None:
+            failure = _Failure(reason, item)
+            failure.segments.append(f"[{i}]")
+            raise _error(failure, root)
+        moves.append((item, item._transfer_shell()))
+    if not moves:
+        return items
+    shells = {id(item): shell for item, shell in moves}
+    return tuple(shells.get(id(item), item) for item in items)
 
 
 def commit(moves: list[tuple[Transferable, Transferable]]) -> None:

@@ -876,3 +876,33 @@ async def test_open_supervisor_refuses_nonsense() -> None:
     with pytest.raises(TypeError, match="RestartStrategy"):
         async with open_supervisor(strategy="one_for_one"):  # type: ignore[arg-type]
             pass
+
+
+async def test_spawn_refuses_a_detached_port_naming_where_it_is() -> None:
+    """A port that was already moved or closed: DataCloneError with its place in ``args``."""
+    gone, kept = MessageChannel(), MessageChannel()
+    gone.port2.close()
+
+    async def child(*_: object) -> None:
+        pass
+
+    async with open_supervisor() as sup:
+        with pytest.raises(actors.DataCloneError, match=r"^args\[2\]: MessagePort is already"):
+            sup.spawn(child, 1, kept.port2, gone.port2)
+        with pytest.raises(actors.DataCloneError, match=r"^args\[0\]\['p'\]: MessagePort"):
+            sup.spawn(child, {"p": gone.port2})
+        assert not kept.port2.statistics().transferred
+        assert sup.children == ()
+
+
+async def test_the_same_port_twice_in_the_arguments_is_one_port() -> None:
+    """As a structured clone: one object in two places arrives as one object."""
+    channel = MessageChannel()
+    got: list[object] = []
+
+    async def child(a: MessagePort, b: MessagePort) -> None:
+        got.append(a is b)
+
+    async with open_supervisor() as sup:
+        sup.spawn(child, channel.port2, channel.port2, restart=Restart.TEMPORARY)
+    assert got == [True]
