@@ -43,25 +43,28 @@ function of ``actors/``.
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import gc
-import io
-import json
 import math
-import pstats
 import statistics
 import sys
 import time
 import tracemalloc
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import trio
 import trio.testing
-from bench_ports import Row, Series, interleave, source_state  # this script's folder
+from _harness import (  # this script's folder
+    Row,
+    Series,
+    interleave,
+    noise,
+    report_profile,
+    run_main,
+    traced_now,
+    trio_runner,
+)
 
 import actors
 
@@ -106,11 +109,6 @@ class SpawnSample:
     teardown: float
 
 
-def _traced_now() -> int:
-    gc.collect()
-    return tracemalloc.get_traced_memory()[0]
-
-
 class Probe:
     """``--profile``'s hooks into a spawn run; the figures run without one."""
 
@@ -124,80 +122,87 @@ class Probe:
         """The teardown is over: the nursery (supervisor) block has exited."""
 
 
+class SpawnClock:
+    """The readings of one spawn run: ``start()`` just before the spawning loop, ``spawned()``
+    once every task has blocked, then the block's cancel, and ``stopped()`` once the nursery
+    (supervisor) block has exited. Plain calls, so no object of its own is alive when the GC
+    census or tracemalloc is read."""
+
+    def __init__(self, traced: bool, probe: Probe | None) -> None:
+        self.traced = traced
+        self.probe = probe
+        self.before = self.used = 0
+        self.t0 = self.t1 = self.elapsed = 0.0
+
+    def start(self) -> None:
+        self.before = traced_now() if self.traced else 0
+        if self.probe is not None:
+            self.probe.spawning()
+        self.t0 = perf_counter()
+
+    def spawned(self) -> None:
+        self.elapsed = perf_counter() - self.t0
+        if self.probe is not None:
+            self.probe.spawned()
+        self.used = traced_now() - self.before if self.traced else 0
+        self.t1 = perf_counter()
+
+    def stopped(self) -> SpawnSample:
+        teardown = perf_counter() - self.t1
+        if self.probe is not None:
+            self.probe.stopped()
+        return SpawnSample(self.used if self.traced else self.elapsed, teardown)
+
+
 async def bare_spawn(n: int, traced: bool, probe: Probe | None = None) -> SpawnSample:
     keep: list[trio.MemorySendChannel[object]] = []
+    clock = SpawnClock(traced, probe)
     async with trio.open_nursery() as nursery:
-        before = _traced_now() if traced else 0
-        if probe is not None:
-            probe.spawning()
-        t0 = perf_counter()
+        clock.start()
         for _ in range(n):
             send, receive = trio.open_memory_channel[object](math.inf)
             keep.append(send)
             nursery.start_soon(idle_task, receive)
         del receive
         await trio.testing.wait_all_tasks_blocked()
-        elapsed = perf_counter() - t0
-        if probe is not None:
-            probe.spawned()
-        used = _traced_now() - before if traced else 0
-        t1 = perf_counter()
+        clock.spawned()
         nursery.cancel_scope.cancel()
-    teardown = perf_counter() - t1
-    if probe is not None:
-        probe.stopped()
+    sample = clock.stopped()
     for send in keep:
         send.close()
-    return SpawnSample(used if traced else elapsed, teardown)
+    return sample
 
 
 async def lone_spawn(n: int, traced: bool, probe: Probe | None = None) -> SpawnSample:
     """A bare task and nothing else (the issue's "bare trio task"), for reference."""
+    clock = SpawnClock(traced, probe)
     async with trio.open_nursery() as nursery:
-        before = _traced_now() if traced else 0
-        if probe is not None:
-            probe.spawning()
-        t0 = perf_counter()
+        clock.start()
         for _ in range(n):
             nursery.start_soon(trio.sleep_forever)
         await trio.testing.wait_all_tasks_blocked()
-        elapsed = perf_counter() - t0
-        if probe is not None:
-            probe.spawned()
-        used = _traced_now() - before if traced else 0
-        t1 = perf_counter()
+        clock.spawned()
         nursery.cancel_scope.cancel()
-    teardown = perf_counter() - t1
-    if probe is not None:
-        probe.stopped()
-    return SpawnSample(used if traced else elapsed, teardown)
+    return clock.stopped()
 
 
 async def ours_spawn(n: int, traced: bool, probe: Probe | None = None) -> SpawnSample:
     keep: list[actors.MessagePort] = []
+    clock = SpawnClock(traced, probe)
     async with actors.open_supervisor() as sup:
-        before = _traced_now() if traced else 0
-        if probe is not None:
-            probe.spawning()
-        t0 = perf_counter()
+        clock.start()
         for _ in range(n):
             ch = actors.MessageChannel()
             keep.append(ch.port1)
             sup.spawn(idle_actor, ch.port2)
         del ch
         await trio.testing.wait_all_tasks_blocked()
-        elapsed = perf_counter() - t0
-        if probe is not None:
-            probe.spawned()
-        used = _traced_now() - before if traced else 0
-        t1 = perf_counter()
+        clock.spawned()
         sup.cancel()
-    teardown = perf_counter() - t1
-    if probe is not None:
-        probe.stopped()
+    sample = clock.stopped()
     for port in keep:
         port.close()
-    return SpawnSample(used if traced else elapsed, teardown)
+    return sample
 
 
 def spawn_runner(
@@ -314,15 +319,7 @@ async def raw_request_reply(rounds: int) -> float:
     return elapsed
 
 
-def trio_runner(fn: Callable[[int], Awaitable[float]], n: int) -> Callable[[], float]:
-    return lambda: trio.run(fn, n)
-
-
 # -- running and reporting ----------------------------------------------------------------
-
-
-def _noise(*series: Series) -> str:
-    return "±" + "/".join(f"{s.spread / 2:.0%}" for s in series)
 
 
 def _teardown_series(name: str, samples: list[float]) -> Series:
@@ -369,7 +366,7 @@ def run_all(config: Config) -> list[Row]:
             us_ours / us_bare,
             f"<= {SPAWN_TARGET:.3f}",
             us_ours / us_bare <= SPAWN_TARGET,
-            _noise(ours_t, bare_t),
+            noise(ours_t, bare_t),
         )
     )
     us_ours_g, us_bare_g = ours_g.median / n * 1e6, bare_g.median / n * 1e6
@@ -381,7 +378,7 @@ def run_all(config: Config) -> list[Row]:
             us_ours_g / us_bare_g,
             "(reference)",
             None,
-            _noise(ours_g, bare_g),
+            noise(ours_g, bare_g),
         )
     )
     kb_ours, kb_bare = ours_m.median / n / 1024, bare_m.median / n / 1024
@@ -393,7 +390,7 @@ def run_all(config: Config) -> list[Row]:
             kb_ours / kb_bare,
             f"<= {SPAWN_TARGET:.3f}",
             kb_ours / kb_bare <= SPAWN_TARGET,
-            _noise(ours_m, bare_m),
+            noise(ours_m, bare_m),
         )
     )
     us_lone, kb_lone = lone_t.median / n * 1e6, lone_m.median / n / 1024
@@ -405,7 +402,7 @@ def run_all(config: Config) -> list[Row]:
             us_ours / us_lone,
             "(reference)",
             None,
-            _noise(ours_t, lone_t),
+            noise(ours_t, lone_t),
         )
     )
     rows.append(
@@ -416,7 +413,7 @@ def run_all(config: Config) -> list[Row]:
             kb_ours / kb_lone,
             "(reference)",
             None,
-            _noise(ours_m, lone_m),
+            noise(ours_m, lone_m),
         )
     )
     ours_d = _teardown_series("ours teardown", ours_down)
@@ -430,7 +427,7 @@ def run_all(config: Config) -> list[Row]:
             us_ours_d / us_bare_d,
             "(reference)",
             None,
-            _noise(ours_d, bare_d),
+            noise(ours_d, bare_d),
         )
     )
 
@@ -462,42 +459,10 @@ def run_all(config: Config) -> list[Row]:
                 us / us_raw,
                 "(reference)" if target is None else f"<= {target:.3f}",
                 None if target is None else us / us_raw <= target,
-                _noise(series, raw2),
+                noise(series, raw2),
             )
         )
     return rows
-
-
-def print_table(rows: list[Row]) -> None:
-    headers = ("figure", "ours", "baseline", "ratio", "target", "result", "noise")
-    cells = [
-        (
-            row.figure,
-            row.ours,
-            row.baseline,
-            "—" if row.ratio is None else f"{row.ratio:.3f}",
-            row.target,
-            "info" if row.passed is None else ("PASS" if row.passed else "SHORT"),
-            row.noise,
-        )
-        for row in rows
-    ]
-    widths = [max(len(line[i]) for line in [headers, *cells]) for i in range(len(headers))]
-    for line in [headers, tuple("-" * w for w in widths), *cells]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
-    print(
-        "ratio: ours/baseline (time or bytes per actor, time per round trip).\n"
-        "noise: half the (max - min) / median of the repeats, ours/baseline.\n" + PYKKA
-    )
-
-
-def print_verdicts(rows: list[Row]) -> None:
-    """One line per figure with a target: the ratio against it."""
-    print()
-    for row in rows:
-        if row.passed is not None and row.ratio is not None:
-            verdict = "PASS" if row.passed else "SHORT"
-            print(f"{row.figure}: {row.ratio:.3f}x baseline, target {row.target} -> {verdict}")
 
 
 # -- --profile: where our time goes ---------------------------------------------------------
@@ -618,41 +583,6 @@ class ProfileProbe(Probe):
         self.teardown.disable()
 
 
-def _report(label: str, profiler: cProfile.Profile, top: int) -> None:
-    stats = pstats.Stats(profiler)
-    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
-    total = sum(entry[2] for entry in raw.values())
-    by_area: dict[str, float] = {}
-    ours = []
-    for (filename, line, function), (_, calls, tottime, cumtime, _) in raw.items():
-        path = filename.replace("\\", "/")
-        if "/actors/" in path:
-            area = "actors/"
-            ours.append((tottime, cumtime, calls, f"{Path(path).name}:{line}({function})"))
-        elif "/trio/" in path:
-            area = "trio/"
-        elif "/structlog/" in path:
-            area = "structlog/"
-        elif filename == "~":
-            area = "builtins"
-        else:
-            area = "other"
-        by_area[area] = by_area.get(area, 0.0) + tottime
-    print(f"\n== {label}: {total:.3f} s under cProfile (it inflates call-heavy code)")
-    shares = sorted(by_area.items(), key=lambda kv: -kv[1])
-    print("own time by area: " + ", ".join(f"{k} {v / total:.0%}" for k, v in shares))
-    if ours:
-        print(f"top {top} functions of actors/ by own time (own %, cumulative %, calls):")
-        for tottime, cumtime, calls, name in sorted(ours, reverse=True)[:top]:
-            print(f"  {tottime / total:6.1%}  {cumtime / total:6.1%}  {calls:8d}  {name}")
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).strip_dirs().sort_stats("tottime").print_stats(top)
-    lines = out.getvalue().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls"))
-    print(f"top {top} functions overall by own time:")
-    print("\n".join(line for line in lines[start:] if line.strip()))
-
-
 def _profiled(run: Callable[[], object]) -> cProfile.Profile:
     profiler = cProfile.Profile()
     profiler.enable()
@@ -698,50 +628,34 @@ def profile(config: Config, top: int) -> None:
             trio.run(fn, n, False, probe)
         finally:
             gc.enable()
-        _report(f"{label}: spawn of {n} (loop + wait_all_tasks_blocked)", probe.spawn, top)
-        _report(f"{label}: teardown of {n}", probe.teardown, top)
-    _report(f"{rounds} asks", _profiled(lambda: trio.run(ours_ask, rounds)), top)
-    _report(
+        report_profile(f"{label}: spawn of {n} (loop + wait_all_tasks_blocked)", probe.spawn, top)
+        report_profile(f"{label}: teardown of {n}", probe.teardown, top)
+    report_profile(f"{rounds} asks", _profiled(lambda: trio.run(ours_ask, rounds)), top)
+    report_profile(
         f"{rounds} asks from an actor",
         _profiled(lambda: trio.run(ours_ask_in_actor, rounds)),
         top,
     )
 
 
+FOOTNOTE = (
+    "ratio: ours/baseline (time or bytes per actor, time per round trip).\n"
+    "noise: half the (max - min) / median of the repeats, ours/baseline.\n" + PYKKA
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer, shorter repeats (smoke run)")
-    parser.add_argument("--repeats", type=int, help="repeats per figure (default 7, quick 3)")
-    parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
-    parser.add_argument(
-        "--profile", action="store_true", help="print where our time goes instead of figures"
+    return run_main(
+        __doc__,
+        argv,
+        full=FULL,
+        quick=QUICK,
+        run=lambda config, _: run_all(config),
+        footnote=lambda _: FOOTNOTE,
+        no_node_help="ignored (bench_ports.py's; dev.py passes both)",
+        verdicts="baseline",
+        profile=profile,
     )
-    parser.add_argument("--top", type=int, default=15, help="rows per --profile table")
-    parser.add_argument(
-        "--no-node", action="store_true", help="ignored (bench_ports.py's; dev.py passes both)"
-    )
-    args = parser.parse_args(argv)
-
-    config = QUICK if args.quick else FULL
-    if args.repeats is not None:
-        config = Config(args.repeats, config.actors, config.rounds)
-    print(
-        f"Python {sys.version.split()[0]}, trio {trio.__version__}, "
-        f"actors {actors.__version__} {source_state()}{' (quick)' if args.quick else ''}"
-    )
-    if args.profile:
-        profile(config, args.top)
-        return 0
-
-    t0 = perf_counter()
-    rows = run_all(config)
-    print(f"\ndone in {perf_counter() - t0:.1f} s\n")
-    print_table(rows)
-    print_verdicts(rows)
-    if args.json is not None:
-        data: list[dict[str, Any]] = [row.__dict__ for row in rows]
-        args.json.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    return 0
 
 
 if __name__ == "__main__":

@@ -49,23 +49,26 @@ broadcasts, with the share of each function of ``actors/``.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import cProfile
 import gc
-import json
 import statistics
 import sys
 import time
 import tracemalloc
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import trio
-from bench_actors import _report as report_profile  # this script's folder
-from bench_ports import Row, Series, interleave, source_state
+from _harness import (  # this script's folder
+    Row,
+    Series,
+    interleave,
+    noise,
+    report_profile,
+    run_main,
+    traced_now,
+)
 
 import actors
 
@@ -240,11 +243,6 @@ def runner(make: Make, config: Config, drain: bool = True) -> Callable[[], float
 # -- 5. memory ----------------------------------------------------------------------------
 
 
-def _traced_now() -> int:
-    gc.collect()
-    return tracemalloc.get_traced_memory()[0]
-
-
 @dataclass(frozen=True)
 class MemorySample:
     """Traced bytes: for the members, and for ``broadcasts`` queued messages on top."""
@@ -257,19 +255,19 @@ async def ours_memory(n: int, broadcasts: int, collection: bool) -> MemorySample
     """Members (``port1`` in a collection if ``collection``), then the queued broadcasts."""
     keep: list[actors.MessagePort] = []
     coll = actors.PortCollection(max_queued=broadcasts)
-    before = _traced_now()
+    before = traced_now()
     for _ in range(n):
         ch = actors.MessageChannel()
         keep += (ch.port1, ch.port2)
         if collection:
             coll.add(ch.port1)
     del ch
-    members = _traced_now() - before
+    members = traced_now() - before
     queued = 0
     if collection:
         for _ in range(broadcasts):
             coll.post_message(ATOM)
-        queued = _traced_now() - before - members
+        queued = traced_now() - before - members
         assert coll.statistics().delivered == n * broadcasts
     for port in keep:
         port.close()
@@ -279,18 +277,18 @@ async def ours_memory(n: int, broadcasts: int, collection: bool) -> MemorySample
 async def raw_memory(n: int, broadcasts: int, collection: bool) -> MemorySample:
     """Memory channel pairs of ``broadcasts`` each, then ``broadcasts`` ints in each."""
     keep: list[trio.abc.AsyncResource] = []
-    before = _traced_now()
+    before = traced_now()
     for _ in range(n):
         send, receive = trio.open_memory_channel[object](broadcasts)
         keep += (send, receive)
     del send, receive
-    members = _traced_now() - before
+    members = traced_now() - before
     sends = [s for s in keep if isinstance(s, trio.MemorySendChannel)]
-    before_queued = _traced_now()
+    before_queued = traced_now()
     for _ in range(broadcasts):
         for s in sends:
             s.send_nowait(ATOM)
-    queued = _traced_now() - before_queued
+    queued = traced_now() - before_queued
     for channel in keep:
         assert isinstance(channel, trio.MemorySendChannel | trio.MemoryReceiveChannel)
         channel.close()
@@ -320,10 +318,6 @@ def memory_runner(
 # -- running and reporting ----------------------------------------------------------------
 
 
-def _noise(*series: Series) -> str:
-    return "±" + "/".join(f"{s.spread / 2:.0%}" for s in series)
-
-
 def _us(series: Series) -> str:
     return f"{series.median * 1e6:.1f} µs"
 
@@ -345,7 +339,7 @@ def run_all(config: Config) -> list[Row]:
                 ratio,
                 "(reference)" if target is None else f"<= {target:.3f}",
                 None if target is None else ratio <= target,
-                _noise(mine, base),
+                noise(mine, base),
             )
         )
 
@@ -417,7 +411,7 @@ def run_all(config: Config) -> list[Row]:
                 mine.median / base.median,
                 "(reference)",
                 None,
-                _noise(mine, base),
+                noise(mine, base),
             )
         )
     # the warm-up run of each side is in the lists too: leave it out, as interleave does
@@ -431,44 +425,10 @@ def run_all(config: Config) -> list[Row]:
             q_ours.median / q_raw.median,
             "(reference)",
             None,
-            _noise(q_ours, q_raw),
+            noise(q_ours, q_raw),
         )
     )
     return rows
-
-
-def print_table(rows: list[Row], config: Config) -> None:
-    headers = ("figure", "ours", "baseline", "ratio", "target", "result", "noise")
-    cells = [
-        (
-            row.figure,
-            row.ours,
-            row.baseline,
-            "—" if row.ratio is None else f"{row.ratio:.3f}",
-            row.target,
-            "info" if row.passed is None else ("PASS" if row.passed else "SHORT"),
-            row.noise,
-        )
-        for row in rows
-    ]
-    widths = [max(len(line[i]) for line in [headers, *cells]) for i in range(len(headers))]
-    for line in [headers, tuple("-" * w for w in widths), *cells]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
-    per_member = "" if config.members != 1000 else " (µs per broadcast = ns per member)"
-    print(
-        f"times: one broadcast to {config.members} members{per_member}; bytes: per member, "
-        "or per queued message (5q).\nratio: ours/baseline.  noise: half the (max - min) / "
-        "median of the repeats, ours/baseline."
-    )
-
-
-def print_verdicts(rows: list[Row]) -> None:
-    """One line per figure with a target: the ratio against it."""
-    print()
-    for row in rows:
-        if row.passed is not None and row.ratio is not None:
-            verdict = "PASS" if row.passed else "SHORT"
-            print(f"{row.figure}: {row.ratio:.3f}x the raw loop, target {row.target} -> {verdict}")
 
 
 # -- --profile: where our time goes ---------------------------------------------------------
@@ -553,40 +513,27 @@ def profile(config: Config, top: int) -> None:
     report_profile(f"{b} broadcasts of post_message(7) to {n} members", profiler, top)
 
 
+def footnote(config: Config) -> str:
+    per_member = "" if config.members != 1000 else " (µs per broadcast = ns per member)"
+    return (
+        f"times: one broadcast to {config.members} members{per_member}; bytes: per member, "
+        "or per queued message (5q).\nratio: ours/baseline.  noise: half the (max - min) / "
+        "median of the repeats, ours/baseline."
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer, shorter repeats (smoke run)")
-    parser.add_argument("--repeats", type=int, help="repeats per figure (default 7, quick 3)")
-    parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
-    parser.add_argument(
-        "--profile", action="store_true", help="print where our time goes instead of figures"
+    return run_main(
+        __doc__,
+        argv,
+        full=FULL,
+        quick=QUICK,
+        run=lambda config, _: run_all(config),
+        footnote=footnote,
+        no_node_help="ignored (bench_ports.py's; dev.py passes it on)",
+        verdicts="the raw loop",
+        profile=profile,
     )
-    parser.add_argument("--top", type=int, default=15, help="rows per --profile table")
-    parser.add_argument(
-        "--no-node", action="store_true", help="ignored (bench_ports.py's; dev.py passes it on)"
-    )
-    args = parser.parse_args(argv)
-
-    config = QUICK if args.quick else FULL
-    if args.repeats is not None:
-        config = Config(args.repeats, config.members, config.broadcasts)
-    print(
-        f"Python {sys.version.split()[0]}, trio {trio.__version__}, "
-        f"actors {actors.__version__} {source_state()}{' (quick)' if args.quick else ''}"
-    )
-    if args.profile:
-        profile(config, args.top)
-        return 0
-
-    t0 = perf_counter()
-    rows = run_all(config)
-    print(f"\ndone in {perf_counter() - t0:.1f} s\n")
-    print_table(rows, config)
-    print_verdicts(rows)
-    if args.json is not None:
-        data: list[dict[str, Any]] = [row.__dict__ for row in rows]
-        args.json.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    return 0
 
 
 if __name__ == "__main__":

@@ -30,21 +30,19 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime
-import gc
 import json
 import math
 import pickle
 import shutil
-import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import trio
+from _harness import Row, Series, interleave, noise, run_main, trio_runner  # this script's folder
 
 import actors
 
@@ -259,56 +257,8 @@ def _timed_clone(fn: Callable[[object], object], value: object, loops: int) -> f
 # -- running and reporting ----------------------------------------------------------------
 
 
-@dataclass
-class Series:
-    """The repeats of one side of one figure, in seconds (per run, call or round)."""
-
-    name: str
-    samples: list[float] = field(default_factory=list)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.samples)
-
-    @property
-    def spread(self) -> float:
-        """(max - min) / median: how noisy the repeats were."""
-        return (max(self.samples) - min(self.samples)) / self.median
-
-
-def interleave(repeats: int, sides: Sequence[tuple[Series, Callable[[], float]]]) -> None:
-    """Run every side once per repeat, reversing the order every other repeat (ABBA...)."""
-    for _, run in sides:  # warm-up: imports, caches, code paths; not recorded
-        gc.collect()
-        run()
-    for r in range(repeats):
-        order = sides if r % 2 == 0 else list(reversed(sides))
-        for series, run in order:
-            gc.collect()
-            series.samples.append(run())
-
-
-def trio_runner(fn: Callable[[int], Awaitable[float]], n: int) -> Callable[[], float]:
-    return lambda: trio.run(fn, n)
-
-
-@dataclass(frozen=True)
-class Row:
-    figure: str
-    ours: str
-    baseline: str
-    ratio: float | None
-    target: str
-    passed: bool | None
-    noise: str
-
-
 def _rate(series: Series, n: int) -> str:
     return f"{n / series.median / 1e6:.3f} M msg/s"
-
-
-def _noise(*series: Series) -> str:
-    return "±" + "/".join(f"{s.spread / 2:.0%}" for s in series)
 
 
 def run_all(config: Config, node: str | None) -> list[Row]:
@@ -335,7 +285,7 @@ def run_all(config: Config, node: str | None) -> list[Row]:
             ratio1,
             ">= 0.667",
             ratio1 >= 2 / 3,
-            _noise(ours1, raw1),
+            noise(ours1, raw1),
         )
     )
 
@@ -353,7 +303,7 @@ def run_all(config: Config, node: str | None) -> list[Row]:
             us_ours / us_raw,
             "<= 1.500",
             us_ours / us_raw <= 1.5,
-            _noise(ours2, raw2),
+            noise(ours2, raw2),
         )
     )
 
@@ -366,7 +316,7 @@ def run_all(config: Config, node: str | None) -> list[Row]:
             ratio3,
             ">= 2.000",
             ratio3 >= 2.0,
-            _noise(ours3, raw1),
+            noise(ours3, raw1),
         )
     )
     if node is not None:
@@ -378,7 +328,7 @@ def run_all(config: Config, node: str | None) -> list[Row]:
                 raw1.median / node3.median,
                 "(reference)",
                 None,
-                _noise(node3, raw1),
+                noise(node3, raw1),
             )
         )
 
@@ -406,7 +356,7 @@ def run_all(config: Config, node: str | None) -> list[Row]:
             ours4.median / deep4.median,
             "<= 0.333",
             ours4.median / deep4.median <= 1 / 3,
-            _noise(ours4, deep4),
+            noise(ours4, deep4),
         )
     )
     rows.append(
@@ -417,85 +367,42 @@ def run_all(config: Config, node: str | None) -> list[Row]:
             ours4.median / pickle4.median,
             "(reference)",
             None,
-            _noise(ours4, pickle4),
+            noise(ours4, pickle4),
         )
     )
     return rows
 
 
-def print_table(rows: list[Row]) -> None:
-    headers = ("figure", "ours", "baseline", "ratio", "target", "result", "noise")
-    cells = [
-        (
-            row.figure,
-            row.ours,
-            row.baseline,
-            "—" if row.ratio is None else f"{row.ratio:.3f}",
-            row.target,
-            "info" if row.passed is None else ("PASS" if row.passed else "SHORT"),
-            row.noise,
-        )
-        for row in rows
-    ]
-    widths = [max(len(line[i]) for line in [headers, *cells]) for i in range(len(headers))]
-    for line in [headers, tuple("-" * w for w in widths), *cells]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
-    print(
-        "ratio: ours/raw throughput for 1 and 3 (node/raw for 3n); ours/baseline time for 2 "
-        "and 4.\nnoise: half the (max - min) / median of the repeats, ours/baseline."
-    )
+FOOTNOTE = (
+    "ratio: ours/raw throughput for 1 and 3 (node/raw for 3n); ours/baseline time for 2 "
+    "and 4.\nnoise: half the (max - min) / median of the repeats, ours/baseline."
+)
 
 
-def source_state() -> str:
-    """The commit measured, and whether actors/ differs from it (or "" without git)."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "actors"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    except OSError:
-        return ""
-    if not head:
-        return ""
-    return f"commit {head}" + (" + uncommitted changes in actors/" if dirty else "")
+def find_node(args: argparse.Namespace) -> str | None:
+    return None if args.no_node else shutil.which("node")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer, shorter repeats (smoke run)")
-    parser.add_argument("--repeats", type=int, help="repeats per figure (default 9, quick 3)")
-    parser.add_argument("--no-node", action="store_true", help="skip the Node reference")
-    parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
-    args = parser.parse_args(argv)
-
-    config = QUICK if args.quick else FULL
-    if args.repeats is not None:
-        config = Config(args.repeats, config.messages, config.rounds, config.clone_seconds)
-    node = None if args.no_node else shutil.which("node")
+def print_node(args: argparse.Namespace) -> None:
+    node = find_node(args)
     if node is None and not args.no_node:
         print("node is not on PATH: the Node reference is skipped")
     elif node is not None:
         version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout
         print(f"node {version.strip()} at {node}")
-    print(
-        f"Python {sys.version.split()[0]}, trio {trio.__version__}, "
-        f"actors {actors.__version__} {source_state()}{' (quick)' if args.quick else ''}"
-    )
 
-    t0 = perf_counter()
-    rows = run_all(config, node)
-    print(f"\ndone in {perf_counter() - t0:.1f} s\n")
-    print_table(rows)
-    if args.json is not None:
-        data: list[dict[str, Any]] = [row.__dict__ for row in rows]
-        args.json.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    return 0
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_main(
+        __doc__,
+        argv,
+        full=FULL,
+        quick=QUICK,
+        run=lambda config, args: run_all(config, find_node(args)),
+        footnote=lambda _: FOOTNOTE,
+        no_node_help="skip the Node reference",
+        preamble=print_node,
+    )
 
 
 if __name__ == "__main__":
