@@ -385,3 +385,73 @@ async def test_an_actor_that_stops_leaves_every_group_by_itself() -> None:
         assert (len(lobby), len(news)) == (1, 1)
         crash.set()
     assert (len(lobby), len(news)) == (0, 0)
+
+
+async def test_drop_oldest_with_a_slow_consumer_on_the_clock(autojump_clock: Any) -> None:
+    """A producer at 10 Hz, a consumer at 1 Hz: the consumer sees gaps (Lagged) and always
+    the newest messages; its queue never holds more than ``max_queued``."""
+    channel = MessageChannel()
+    group = PortCollection([channel.port1], max_queued=3, policy=SlowMemberPolicy.DROP_OLDEST)
+    seen: list[object] = []
+    peak = 0
+
+    async def consumer() -> None:
+        while True:
+            try:
+                event = await channel.port2.receive()
+            except Lagged as lag:
+                seen.append(f"lagged {lag.missed}")
+                continue
+            except trio.EndOfChannel:
+                return
+            seen.append(event.data)
+            await trio.sleep(1)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(consumer)
+        for i in range(30):  # 3 s of production
+            await group.send(i)
+            peak = max(peak, channel.port2.statistics().queued)
+            await trio.sleep(0.1)
+        channel.port1.close()
+    assert peak <= 3
+    assert seen[0] == 0
+    assert any(isinstance(x, str) and x.startswith("lagged") for x in seen)
+    numbers = [x for x in seen if isinstance(x, int)]
+    assert numbers == sorted(numbers)
+    assert numbers[-3:] == [27, 28, 29]  # the newest survive
+    lost = sum(int(x.split()[1]) for x in seen if isinstance(x, str))
+    assert lost + len(numbers) == 30  # nothing vanishes unannounced
+    assert group.statistics().dropped == lost
+
+
+async def test_disconnect_with_a_slow_consumer_on_the_clock(autojump_clock: Any) -> None:
+    """A consumer that falls ``max_queued`` behind is cut off at a predictable moment, gets
+    what it had, then EndOfChannel; a fast one carries on."""
+    slow, fast = MessageChannel(), MessageChannel()
+    group = PortCollection(
+        [slow.port1, fast.port1], max_queued=2, policy=SlowMemberPolicy.DISCONNECT
+    )
+    slow_seen: list[object] = []
+    fast_seen: list[object] = []
+
+    async def reader(port: MessagePort, seconds: float, seen: list[object]) -> None:
+        async for event in port:
+            seen.append(event.data)
+            await trio.sleep(seconds)
+        seen.append(f"end at {trio.current_time():g}")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(reader, slow.port2, 1.0, slow_seen)
+        nursery.start_soon(reader, fast.port2, 0.0, fast_seen)
+        await trio.testing.wait_all_tasks_blocked()
+        for i in range(10):
+            await group.send(i)
+            await trio.sleep(0.25)
+        group.clear()
+        fast.port1.close()
+    assert fast_seen == [*range(10), "end at 2.5"]
+    # slow takes 0 at once and sleeps; 1 and 2 queue; at t=0.75 (send 3) it holds 2: cut off.
+    # It still reads what it had, 1 at t=1 and 2 at t=2, then the end.
+    assert slow_seen == [0, 1, 2, "end at 3"]
+    assert group.statistics().disconnected == 1
