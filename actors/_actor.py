@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
+from typing import TYPE_CHECKING, Any, final
 
 import attrs
 import trio
@@ -26,8 +26,6 @@ if TYPE_CHECKING:
     from ._supervisor import Supervisor
 
 __all__ = ["ActorHandle", "ActorState", "ActorStatistics", "Starter", "TaskStatus", "current_actor"]
-
-T = TypeVar("T")
 
 
 @final
@@ -221,7 +219,7 @@ class ActorHandle(metaclass=_NoPublicConstructor):
 
 
 @final
-class Starter(Generic[T]):
+class Starter:
     """The ``Supervisor.start()`` call waiting for its child's ``task_status.started()``."""
 
     __slots__ = ("done", "error", "ports", "value")

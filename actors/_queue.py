@@ -28,7 +28,7 @@ import trio
 
 from ._events import Event, MessageEvent, message_event
 from ._log import debug
-from ._owner import CURRENT
+from ._owner import CURRENT, adopt
 
 __all__ = [
     "CLOSE",
@@ -332,9 +332,8 @@ class Dispatcher:
                 if data is MESSAGE_ERROR:
                     event = message_event("messageerror", None, (), handle)  # type: ignore[arg-type]
                 else:
-                    if ports and context is not None and (owner := context.get(CURRENT)):
-                        for port in ports:  # the actor whose handler gets them owns them
-                            owner.adopt(port)
+                    if ports and context is not None:  # the handler's actor owns them
+                        adopt(ports, context.get(CURRENT))
                     event = message_event("message", data, ports, handle)  # type: ignore[arg-type]
             budget -= 1
             pending = handle._fire(event) if context is None else context.run(handle._fire, event)

@@ -17,7 +17,7 @@ import trio
 
 from ._events import EventTarget, Listener, MessageEvent, message_event
 from ._exceptions import Lagged
-from ._owner import CURRENT
+from ._owner import CURRENT, adopt
 from ._queue import CLOSE, LAGGED, MESSAGE_ERROR, Item, PortCore
 
 __all__ = ["Receiver", "current_token"]
@@ -135,9 +135,8 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
         data, ports, _ = item
         if data is MESSAGE_ERROR:
             return message_event("messageerror", None, (), self)
-        if ports and (owner := CURRENT.get()) is not None:
-            for port in ports:  # a port an actor receives is its own now
-                owner.adopt(port)
+        if ports:
+            adopt(ports, CURRENT.get())  # a port an actor receives is its own now
         return message_event("message", data, ports, self)
 
     def _log_context(self) -> dict[str, object]:

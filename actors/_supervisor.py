@@ -23,7 +23,7 @@ import math
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar, TypeVarTuple, final
+from typing import Any, TypeVarTuple, final
 
 import structlog
 import trio
@@ -39,7 +39,6 @@ from ._tree import ActorTree, supervisor_node
 
 __all__ = ["Supervisor", "open_supervisor"]
 
-T = TypeVar("T")
 PosArgT = TypeVarTuple("PosArgT")
 
 
@@ -157,7 +156,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
         (a child that returns before it is ``RuntimeError``). If this call is cancelled
         before the child is ready, the child is stopped for good.
         """
-        starter: Starter[Any] = Starter()
+        starter: Starter = Starter()
         actor, coro = self._prepare(fn, args, name, restart, starter=starter)
         self._launch(actor, coro)
         try:
@@ -178,7 +177,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
         args: tuple[object, ...],
         name: str | None,
         restart: Restart,
-        starter: Starter[Any] | None,
+        starter: Starter | None,
     ) -> tuple[ActorHandle, Coroutine[Any, Any, object]]:
         if self._closed:
             raise RuntimeError(f"supervisor {self._path} is closed")
