@@ -4,11 +4,14 @@
     python3 dev.py demo     # the main demo (examples/word_count.py)
     python3 dev.py test     # the whole test suite
     python3 dev.py lint     # ruff check, ruff format --check, mypy --strict
+    python3 dev.py docs     # serve the documentation site at http://127.0.0.1:8000
+    python3 dev.py docs-build   # build it into site/ as CI does (mkdocs build --strict)
     python3 dev.py bench    # the benchmarks in bench/: bench_ports.py, bench_actors.py,
                             # then bench_broadcast.py
 
 Needs nothing but Python >= 3.11. Idempotent: the first run creates `.venv` and installs the
-project with its test and dev extras; later runs reinstall only when pyproject.toml changed.
+project with its test, dev and docs extras; later runs reinstall only when pyproject.toml
+changed.
 Extra arguments after the task go to the tool (e.g. `python3 dev.py test -k transfer`); for
 bench, to every script (`--quick`, `--repeats N`, `--no-node`; give `--json` to one script
 directly, as they would all write the same file).
@@ -31,7 +34,9 @@ STAMP = VENV / ".actors-installed"
 
 
 def _run(*cmd: str | Path) -> int:
-    return subprocess.call([str(c) for c in cmd], cwd=ROOT)
+    # NO_MKDOCS_2_WARNING: Material's banner about its successor, printed at every build
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    return subprocess.call([str(c) for c in cmd], cwd=ROOT, env=env)
 
 
 def ensure_venv() -> None:
@@ -43,11 +48,11 @@ def ensure_venv() -> None:
     want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text() == want:
         return
-    print("dev.py: installing actors with its test and dev extras", flush=True)
+    print("dev.py: installing actors with its test, dev and docs extras", flush=True)
     quiet = ["--quiet", "--disable-pip-version-check"]
     if _run(PY, "-m", "pip", "install", *quiet, "--upgrade", "pip") != 0:
         sys.exit("dev.py: upgrading pip failed")
-    if _run(PY, "-m", "pip", "install", *quiet, "-e", ".[test,dev]") != 0:
+    if _run(PY, "-m", "pip", "install", *quiet, "-e", ".[test,dev,docs]") != 0:
         sys.exit("dev.py: installing the project failed")
     STAMP.write_text(want)
 
@@ -56,6 +61,8 @@ def main(argv: list[str]) -> int:
     tasks: dict[str, list[list[str | Path]]] = {
         "demo": [[PY, "examples/word_count.py"]],
         "test": [[PY, "-m", "pytest"]],
+        "docs": [[BIN / "mkdocs", "serve", "--dev-addr", "127.0.0.1:8000"]],
+        "docs-build": [[BIN / "mkdocs", "build", "--strict"]],
         "bench": [
             [PY, "bench/bench_ports.py"],
             [PY, "bench/bench_actors.py"],
