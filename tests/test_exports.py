@@ -50,6 +50,14 @@ def test_readme_example_runs() -> None:
     assert done.stdout.strip() == "hello, world!"
 
 
+def test_readme_example_is_the_home_page_example() -> None:
+    """The README shows the docs home page's example, byte for byte (which test_docs runs)."""
+    root = Path(__file__).parent.parent
+    match = re.search(r"```python\n(.*?)```", (root / "README.md").read_text(), re.S)
+    assert match is not None
+    assert match.group(1) == (root / "docs/snippets/home/greeter.py").read_text()
+
+
 async def test_a_port_is_a_trio_receive_channel() -> None:
     """Ports go wherever trio code takes a ReceiveChannel[MessageEvent]."""
     import trio
