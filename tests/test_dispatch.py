@@ -1,7 +1,8 @@
 """Where handlers run: our rules for dispatch, which the web leaves to the event loop.
 
-The rules (docs/ports.md, "Where handlers run"): one trio system task per run dispatches the
-events of every started port that has listeners, in the order they were posted across ports;
+The rules (docs/explanation/ports.md, "Where handlers run"): one trio system task per run
+dispatches the events of every started port that has listeners, in the order they were posted
+across ports;
 it drains ready events in a loop and yields to other tasks every FAIRNESS_BUDGET events; an
 async handler is awaited before its port's next event, without holding back other ports; each
 message goes to the message handlers if the port has any when it is dispatched, otherwise to
