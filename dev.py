@@ -6,6 +6,7 @@
     python3 dev.py lint     # ruff check, ruff format --check, mypy --strict
     python3 dev.py docs     # serve the documentation site at http://127.0.0.1:8000
     python3 dev.py docs-build   # build it into site/ as CI does (mkdocs build --strict)
+    python3 dev.py docs-shots   # screenshots of pages in headless Chromium, into site-shots/
     python3 dev.py bench    # the benchmarks in bench/: bench_ports.py, bench_actors.py,
                             # then bench_broadcast.py
 
@@ -63,6 +64,7 @@ def main(argv: list[str]) -> int:
         "test": [[PY, "-m", "pytest"]],
         "docs": [[BIN / "mkdocs", "serve", "--dev-addr", "127.0.0.1:8000"]],
         "docs-build": [[BIN / "mkdocs", "build", "--strict"]],
+        "docs-shots": [[PY, "docs/_screenshots.py"]],
         "bench": [
             [PY, "bench/bench_ports.py"],
             [PY, "bench/bench_actors.py"],
