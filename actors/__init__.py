@@ -1,7 +1,7 @@
 """actors: actors on trio that talk only through the web's Channel Messaging model.
 
-The public surface. Everything here is re-exported from private modules (``actors._*``),
-whose ``__module__`` is rewritten to ``actors`` so reprs and tracebacks show public names.
+The public surface. Everything here is re-exported from private modules (`actors._*`),
+whose `__module__` is rewritten to `actors` so reprs and tracebacks show public names.
 """
 
 from __future__ import annotations

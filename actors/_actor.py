@@ -1,8 +1,8 @@
 """ActorHandle: one child slot of a supervisor, alive across the restarts of its actor.
 
-A slot holds what survives a crash: the function, the arguments as ``spawn`` cloned them, and
-the ports and buffers ``spawn`` transferred to it. Each run of the function is an
-``Incarnation`` (``_owner``) with the ports *it* made or received, closed when it ends. The
+A slot holds what survives a crash: the function, the arguments as `spawn` cloned them, and
+the ports and buffers `spawn` transferred to it. Each run of the function is an
+`Incarnation` (`_owner`) with the ports *it* made or received, closed when it ends. The
 slot's own ports are closed only when the slot stops for good.
 """
 
@@ -30,7 +30,7 @@ __all__ = ["ActorHandle", "ActorState", "ActorStatistics", "Starter", "TaskStatu
 
 @final
 class ActorState(enum.Enum):
-    """Where an actor is in its life (``ActorHandle.statistics().state``)."""
+    """Where an actor is in its life (`ActorHandle.statistics().state`)."""
 
     RUNNING = "running"
     """An incarnation is running."""
@@ -45,12 +45,12 @@ class ActorState(enum.Enum):
 @final
 @attrs.frozen
 class ActorStatistics:
-    """A snapshot of one actor, from ``ActorHandle.statistics()``."""
+    """A snapshot of one actor, from [`ActorHandle.statistics()`][actors.ActorHandle.statistics]."""
 
     name: str
-    """The name given to ``spawn`` (or the function's name)."""
+    """The name given to `spawn` (or the function's name)."""
     path: str
-    """Where it sits in the supervision tree, e.g. ``root/db/writer``."""
+    """Where it sits in the supervision tree, e.g. `root/db/writer`."""
     state: ActorState
     """Running, restarting, stopping or stopped."""
     incarnation: int
@@ -62,15 +62,16 @@ class ActorStatistics:
     queued: int
     """Messages waiting at the ports it was spawned with."""
     last_crash: Exception | None
-    """The exception of its last crash, or ``None`` if it never crashed."""
+    """The exception of its last crash, or `None` if it never crashed."""
 
 
 @final
 class ActorHandle(metaclass=_NoPublicConstructor):
-    """A child of a supervisor: returned by ``Supervisor.spawn``, and by ``current_actor()``.
+    """A child of a supervisor: returned by [`Supervisor.spawn`][actors.Supervisor.spawn], and
+    by [`current_actor()`][actors.current_actor].
 
     The handle stands for the child *slot*: it stays the same across restarts, while
-    ``incarnation`` counts the runs of the function.
+    `incarnation` counts the runs of the function. It has no public constructor.
     """
 
     __slots__ = (
@@ -140,7 +141,7 @@ class ActorHandle(metaclass=_NoPublicConstructor):
 
     @property
     def path(self) -> str:
-        """The names from the root supervisor down to this child, joined by ``/``."""
+        """The names from the root supervisor down to this child, joined by `/`."""
         return self._path
 
     @property
@@ -150,14 +151,14 @@ class ActorHandle(metaclass=_NoPublicConstructor):
 
     @property
     def restart(self) -> Restart:
-        """When the supervisor restarts this child: ``PERMANENT``, ``TRANSIENT``, ``TEMPORARY``."""
+        """When the supervisor restarts this child: `PERMANENT`, `TRANSIENT`, `TEMPORARY`."""
         return self._restart
 
     def cancel(self) -> None:
         """Stop this child for good, whatever its restart type. Idempotent; never blocks.
 
         Its running incarnation is cancelled; when it has finished, every port the child
-        owns is closed (its peers see ``onclose`` / ``EndOfChannel``) and ``wait()`` returns.
+        owns is closed (its peers see `onclose` / `EndOfChannel`) and `wait()` returns.
         """
         self._supervisor._stop(self)
 
@@ -171,7 +172,11 @@ class ActorHandle(metaclass=_NoPublicConstructor):
             await trio.lowlevel.checkpoint()
 
     def statistics(self) -> ActorStatistics:
-        """A frozen snapshot of this child: state, incarnation, restarts, ports, queue."""
+        """A frozen snapshot of this child: state, incarnation, restarts, ports, queue.
+
+        Returns:
+            The child's state now; the snapshot does not change afterwards.
+        """
         slot_ports = [p for p in self._current if type(p) is MessagePort and p._core is not None]
         inc = self._incarnation
         return ActorStatistics(
@@ -220,7 +225,7 @@ class ActorHandle(metaclass=_NoPublicConstructor):
 
 @final
 class Starter:
-    """The ``Supervisor.start()`` call waiting for its child's ``task_status.started()``."""
+    """The `Supervisor.start()` call waiting for its child's `task_status.started()`."""
 
     __slots__ = ("done", "error", "ports", "value")
 
@@ -233,9 +238,9 @@ class Starter:
 
 @final
 class TaskStatus(trio.TaskStatus[Any]):
-    """The ``task_status`` of a child run by ``Supervisor.start()``.
+    """The `task_status` of a child run by `Supervisor.start()`.
 
-    ``started(value)`` hands ``value`` to the starter as a message would be: cloned, with
+    `started(value)` hands `value` to the starter as a message would be: cloned, with
     every port and buffer in it transferred. In a restarted incarnation it only marks the
     child ready; the value is dropped (and ports in it closed).
     """
@@ -262,6 +267,11 @@ class TaskStatus(trio.TaskStatus[Any]):
 
 def current_actor() -> ActorHandle:
     """The handle of the actor whose task (or message handler) calls this.
+
+    A task the actor started, and a handler of a port it set up, count as the actor's.
+
+    Returns:
+        The handle of the running actor (the same object `spawn` returned).
 
     Raises:
         RuntimeError: called outside an actor.

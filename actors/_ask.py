@@ -15,22 +15,32 @@ __all__ = ["ask"]
 async def ask(
     port: MessagePort, message: object, *, transfer: Iterable[object] | None = None
 ) -> Any:
-    """Post ``message`` on ``port`` with a new reply port, and return the reply's data.
+    """Post `message` on `port` with a new reply port, and return the reply's data.
 
-    A fresh ``MessageChannel`` is made for the reply: one end travels with the request as the
-    *last* entry of the transfer list (so it is ``event.ports[-1]`` for the replier, after
-    whatever ``transfer`` lists), and this call waits on the other. The replier answers with
-    ``event.reply(value)``. Put ports you reply with inside ``value``: only the data is
-    returned.
+    A fresh [`MessageChannel`][actors.MessageChannel] is made for the reply: one end travels
+    with the request as the *last* entry of the transfer list (so it is `event.ports[-1]` for
+    the replier, after whatever `transfer` lists), and this call waits on the other. The
+    replier answers with [`event.reply(value)`][actors.MessageEvent.reply]. Put ports you reply
+    with inside `value`: only the data is returned.
 
-    Cancelling this call (a cancel scope, ``trio.fail_after``) closes the reply port, so the
-    replier sees ``onclose`` and ``event.reply()`` returns ``False``.
+    Cancelling this call (a cancel scope, `trio.fail_after`) closes the reply port, so the
+    replier sees `onclose` and `event.reply()` returns `False`.
+
+    Args:
+        port: the port to post the request on; whoever receives at its peer replies.
+        message: the request, cloned as by
+            [`post_message`][actors.MessagePort.post_message].
+        transfer: ports and buffers in `message` to move, as for `post_message`.
+
+    Returns:
+        The `data` of the reply: a clone of the `value` given to `event.reply()`.
 
     Raises:
         trio.BrokenResourceError: the replier closed the reply port, or died without
-            replying (its ports are closed when it ends), or ``port``'s peer was already gone.
-        trio.ClosedResourceError: ``port`` was closed or transferred away here.
-        DataCloneError, TypeError: as ``post_message``; nothing was sent.
+            replying (its ports are closed when it ends), or `port`'s peer was already gone.
+        trio.ClosedResourceError: `port` was closed or transferred away here.
+        DataCloneError: as for `post_message`; nothing was sent.
+        TypeError: `transfer` is not iterable; nothing was sent.
     """
     await trio.lowlevel.checkpoint_if_cancelled()
     if port._core is None:

@@ -1,6 +1,6 @@
 """BroadcastChannel: the web's named broadcast, within one trio run.
 
-Every ``BroadcastChannel`` of a name joins that name's ``_Bus`` of the running trio run. A
+Every `BroadcastChannel` of a name joins that name's `_Bus` of the running trio run. A
 post goes to every other open channel of the name, oldest first, each getting its own clone.
 The bus is the one place that knows who listens to a name: a later relay for threads,
 processes or hosts joins the bus as one more member and forwards what it publishes.
@@ -68,7 +68,7 @@ class _Bus:
                 del self.names[channel._name]
 
     def publish(self, sender: BroadcastChannel, data: object) -> None:
-        """Deliver ``data`` (already a validated clone) to every other channel of the name."""
+        """Deliver `data` (already a validated clone) to every other channel of the name."""
         members = self.names.get(sender._name)
         if not members:
             return
@@ -86,17 +86,24 @@ class _Bus:
 class BroadcastChannel(Receiver):
     """A named channel: what one posts, every other open channel of the same name receives.
 
-    As the web's ``BroadcastChannel(name)``, within one trio run: ``name`` is converted with
-    ``str``; ``post_message`` sends to every *other* open channel of the name (no echo; a
-    channel made after the post gets nothing), oldest channel first, each its own structured
-    clone. There is no ``start()``: ``onmessage``, ``add_event_listener`` and ``receive()``
-    get messages at once. ``close()`` is idempotent and drops the messages still pending
-    here. While open with ``message`` listeners, the channel is kept alive. Made inside an
-    actor, it belongs to that incarnation, like the ports it makes: it is closed when the
-    incarnation ends.
+    As the web's `BroadcastChannel(name)`, within one trio run: `post_message` sends to
+    every *other* open channel of the name (no echo; a channel made after the post gets
+    nothing), oldest channel first, each its own structured clone. There is no `start()`:
+    `onmessage`, `add_event_listener` and `receive()` get messages at once. `close()` is
+    idempotent and drops the messages still pending here. While open with `message`
+    listeners, the channel is kept alive. Made inside an actor, it belongs to that
+    incarnation, like the ports it makes: it is closed when the incarnation ends.
 
-    Also trio's face: ``receive()``, ``async for`` (until the channel is closed),
-    ``async with`` (closes it).
+    Also trio's face, as a `trio.abc.ReceiveChannel[MessageEvent]`: `receive()`,
+    `async for` and `async with` (which closes it). With no peer to lose, an `async for`
+    loop never ends by itself: closing the channel from elsewhere makes it raise
+    `trio.ClosedResourceError`.
+
+    Args:
+        name: the channel's name, converted with `str`.
+
+    Raises:
+        RuntimeError: made outside a trio run.
     """
 
     __slots__ = ("__weakref__", "_bus", "_name", "_serial")
@@ -121,17 +128,20 @@ class BroadcastChannel(Receiver):
 
     @property
     def name(self) -> str:
-        """The channel's name (what ``str(name)`` gave)."""
+        """The channel's name (what `str(name)` gave)."""
         return self._name
 
     def post_message(self, message: object) -> None:
-        """Send a structured clone of ``message`` to every other open channel of this name.
+        """Send a structured clone of `message` to every other open channel of this name.
 
         Synchronous; delivery is asynchronous. There is no transfer list.
 
+        Args:
+            message: any value [`structured_clone`][actors.structured_clone] accepts.
+
         Raises:
-            InvalidStateError: this channel is closed (checked before ``message`` is cloned).
-            DataCloneError: ``message`` cannot be cloned; nobody gets anything.
+            InvalidStateError: this channel is closed (checked before `message` is cloned).
+            DataCloneError: `message` cannot be cloned; nobody gets anything.
         """
         if self._core is None:
             raise InvalidStateError("this BroadcastChannel is closed")
@@ -141,8 +151,8 @@ class BroadcastChannel(Receiver):
     def close(self) -> None:
         """Leave the name for good: nothing more arrives, and what is pending is dropped.
 
-        Idempotent; never raises. Tasks blocked in ``receive()`` get
-        ``trio.ClosedResourceError``.
+        Idempotent; never raises. Tasks blocked in `receive()` get
+        `trio.ClosedResourceError`.
         """
         core = self._core
         if core is None:

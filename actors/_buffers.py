@@ -17,14 +17,22 @@ __all__ = ["ArrayBuffer"]
 class ArrayBuffer(Transferable):
     """A fixed-length, mutable byte buffer that can be transferred.
 
-    ``ArrayBuffer(b"...")`` (any bytes-like object) copies the bytes; ``ArrayBuffer(n)`` is
-    ``n`` zero bytes. Posting a buffer in a message copies it. Listing it in ``transfer=``
-    moves its storage to the receiver without a copy and *detaches* this object: its
-    ``byte_length`` becomes 0 and reading or writing it raises ``ValueError``.
+    `ArrayBuffer(b"...")` (any bytes-like object) copies the bytes; `ArrayBuffer(n)` is `n`
+    zero bytes. Posting a buffer in a message copies it. Listing it in `transfer=` moves its
+    storage to the receiver without a copy and *detaches* this object: its `byte_length`
+    becomes 0 and reading or writing it raises `ValueError`.
 
-    Read and write the contents through ``view()``, a ``memoryview``. A buffer with a live
-    view cannot be transferred (``DataCloneError``), because the view would let the sender
-    see the receiver's bytes: release views first, most simply with ``with buf.view() as v:``.
+    Read and write the contents through `view()`, a `memoryview`. A buffer with a live view
+    cannot be transferred ([`DataCloneError`][actors.DataCloneError]), because the view would
+    let the sender see the receiver's bytes: release views first, most simply with
+    `with buf.view() as v:`. `len(buf)` is its `byte_length`, and `bytes(buf)` copies it out.
+
+    Args:
+        source: a length (the buffer is that many zero bytes), or a bytes-like object to copy.
+
+    Raises:
+        TypeError: `source` is neither an `int` nor a bytes-like object (a `bool` is refused).
+        ValueError: `source` is a negative length.
     """
 
     __slots__ = ("__weakref__", "_data")
@@ -64,15 +72,33 @@ class ArrayBuffer(Transferable):
 
     @property
     def detached(self) -> bool:
-        """True once the buffer was transferred away."""
+        """`True` once the buffer was transferred away."""
         return self._data is None
 
     def view(self) -> memoryview:
-        """A writable ``memoryview`` of the bytes. Release it before transferring the buffer."""
+        """A writable `memoryview` of the bytes. Release it before transferring the buffer.
+
+        Returns:
+            A view of the buffer's own storage: writes through it change the buffer.
+
+        Raises:
+            ValueError: the buffer is detached.
+        """
         return memoryview(self._storage())
 
     def slice(self, start: int = 0, end: int | None = None) -> ArrayBuffer:
-        """A new buffer holding a copy of ``[start:end]`` (Python slice rules)."""
+        """A new buffer holding a copy of `[start:end]` (Python slice rules).
+
+        Args:
+            start: the first byte copied; negative counts from the end.
+            end: the byte after the last one copied; `None` for the end of the buffer.
+
+        Returns:
+            A new, independent buffer.
+
+        Raises:
+            ValueError: the buffer is detached.
+        """
         return ArrayBuffer._adopt(self._storage()[start:end])
 
     def __bytes__(self) -> bytes:

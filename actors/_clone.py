@@ -1,9 +1,9 @@
 """Structured clone: a fresh copy of a message's object graph, with a transfer list.
 
-The receiver's copy shares nothing mutable with the sender's graph. Immutable values (``str``,
-``int``, ``bytes``, tuples and frozen attrs/dataclass instances of immutables, ...) are shared
+The receiver's copy shares nothing mutable with the sender's graph. Immutable values (`str`,
+`int`, `bytes`, tuples and frozen attrs/dataclass instances of immutables, ...) are shared
 instead of copied: nobody can observe the difference, and it keeps the hot path cheap.
-Cycles and shared references are preserved through a memo keyed by ``id``.
+Cycles and shared references are preserved through a memo keyed by `id`.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ class _Cloner:
         return self.compound(x)
 
     def compound(self, x: object) -> object:
-        """Clone ``x``, known not to be of an ATOMIC type (containers check that inline)."""
+        """Clone `x`, known not to be of an ATOMIC type (containers check that inline)."""
         done = self.memo.get(id(x))
         if done is not None:
             return done
@@ -172,7 +172,7 @@ def _member(_: int) -> str:
 def _share_or(
     c: _Cloner, x: T, items: list[Any], originals: Iterable[Any], make: Callable[[], T]
 ) -> T:
-    """``x`` itself when every item cloned to itself (nothing mutable inside), else ``make()``."""
+    """`x` itself when every item cloned to itself (nothing mutable inside), else `make()`."""
     done = c.memo.get(id(x))  # a cycle through a mutable child already made the copy
     if done is not None:
         return done  # type: ignore[return-value]
@@ -233,7 +233,7 @@ def _transferable(c: _Cloner, x: Transferable) -> object:
 
 
 def _exception(c: _Cloner, x: BaseException) -> BaseException:
-    """As the standard clones Error objects: the same type, with cloned ``args``."""
+    """As the standard clones Error objects: the same type, with cloned `args`."""
     cls = type(x)
     new: BaseException | None = None
     if not issubclass(cls, BaseExceptionGroup):  # a group's members are fixed by __new__
@@ -264,7 +264,7 @@ def _namedtuple(c: _Cloner, x: Any) -> Any:
 
 
 def _fields_handler(names: tuple[str, ...], frozen: bool) -> Handler:
-    """Clone an attrs or dataclass instance: a new instance (no ``__init__``), fields cloned."""
+    """Clone an attrs or dataclass instance: a new instance (no `__init__`), fields cloned."""
 
     def clone_fields(c: _Cloner, x: Any) -> Any:
         cls: Any = type(x)
@@ -294,7 +294,7 @@ def _fill(new: object, names: tuple[str, ...], items: list[Any]) -> None:
 
 
 def _field_names(cls: type) -> tuple[str, ...]:
-    """The fields of an attrs class or a dataclass; ``()`` for any other class."""
+    """The fields of an attrs class or a dataclass; `()` for any other class."""
     if attrs.has(cls):
         return tuple(a.name for a in attrs.fields(cls))
     if dataclasses.is_dataclass(cls):
@@ -341,7 +341,7 @@ _HANDLERS: dict[type, Handler] = {
 
 
 def _handler_for(cls: type) -> Handler:
-    """Decide once per type how its instances are cloned (cached in ``_HANDLERS``)."""
+    """Decide once per type how its instances are cloned (cached in `_HANDLERS`)."""
     name = cls.__qualname__
     # Exceptions and enum members are data whichever module defines them (trio's errors,
     # socket.AF_INET); other objects of runtime modules are live machinery.
@@ -394,7 +394,7 @@ def _too_deep(message: object) -> DataCloneError:
 
 def transfer_list(transfer: Iterable[object] | None, source: object = None) -> list[Transferable]:
     """Check a transfer list before anything is cloned: transferable, no duplicates, not
-    ``source`` (the posting port). Raises ``TypeError`` when it is not an iterable at all."""
+    `source` (the posting port). Raises `TypeError` when it is not an iterable at all."""
     if transfer is None:
         return []
     try:
@@ -429,9 +429,9 @@ def transfer_list(transfer: Iterable[object] | None, source: object = None) -> l
 def serialize(
     message: object, items: list[Transferable]
 ) -> tuple[object, list[tuple[Transferable, Transferable]]]:
-    """Clone ``message`` with ``items`` (from ``transfer_list``) to be moved; detach nothing.
+    """Clone `message` with `items` (from `transfer_list`) to be moved; detach nothing.
 
-    Returns the receiver's data and the ``(original, shell)`` pairs to commit. Every check runs
+    Returns the receiver's data and the `(original, shell)` pairs to commit. Every check runs
     here: if this returns, committing the pairs cannot fail.
     """
     moves = [(item, item._transfer_shell()) for item in items]
@@ -452,10 +452,10 @@ def serialize(
 def serialize_moving_all(
     message: object, root: str = "message"
 ) -> tuple[object, list[tuple[Transferable, Transferable]]]:
-    """As ``serialize``, with every port and buffer found in ``message`` to be moved.
+    """As `serialize`, with every port and buffer found in `message` to be moved.
 
-    For values that cross into an actor without a transfer list (``spawn``'s arguments,
-    ``task_status.started()``'s value). ``root`` names the value in error paths.
+    For values that cross into an actor without a transfer list (`spawn`'s arguments,
+    `task_status.started()`'s value). `root` names the value in error paths.
     """
     moves: list[tuple[Transferable, Transferable]] = []
     if type(message) is tuple:  # spawn's arguments are mostly ports and atomic values
@@ -473,7 +473,7 @@ def serialize_moving_all(
 
 
 def clone(message: object) -> object:
-    """Clone ``message`` with an empty transfer list (post_message's common case)."""
+    """Clone `message` with an empty transfer list (post_message's common case)."""
     if type(message) in ATOMIC:
         return message
     try:
@@ -487,8 +487,8 @@ def clone(message: object) -> object:
 def _flat_moves(
     items: tuple[object, ...], moves: list[tuple[Transferable, Transferable]], root: str
 ) -> tuple[object, ...] | None:
-    """``serialize_moving_all`` of a tuple of atomic values and distinct transferables, without
-    a cloner; ``None`` for any other tuple (the general path then handles it)."""
+    """`serialize_moving_all` of a tuple of atomic values and distinct transferables, without
+    a cloner; `None` for any other tuple (the general path then handles it)."""
     for i, item in enumerate(items):
         if type(item) in ATOMIC:
             continue
@@ -513,10 +513,30 @@ def commit(moves: list[tuple[Transferable, Transferable]]) -> None:
 
 
 def structured_clone(value: T, *, transfer: Iterable[object] | None = None) -> T:
-    """Return a structured clone of ``value``, moving what ``transfer`` lists into the copy.
+    """Return a structured clone of `value`, moving what `transfer` lists into the copy.
 
-    The same clone ``post_message`` makes, as the web's ``structuredClone()``: raises
-    ``DataCloneError`` (and detaches nothing) for anything that cannot be cloned.
+    The same clone `post_message` makes, as the web's `structuredClone()`. The copy shares
+    nothing mutable with `value`; immutable values are shared instead of copied, and cycles
+    and shared references are kept. What clones: `None`, `bool`, numbers, `str`, `bytes`,
+    `Decimal`, `UUID`, the `datetime` types, `list`, `dict`, `tuple` (named tuples too),
+    `set`, `frozenset`, `bytearray`, enum members, exceptions, attrs and dataclass instances,
+    and [`ArrayBuffer`][actors.ArrayBuffer] (copied unless transferred).
+
+    Args:
+        value: the value to clone.
+        transfer: [`MessagePort`][actors.MessagePort] and [`ArrayBuffer`][actors.ArrayBuffer]
+            objects in `value` to move rather than copy: each is detached, and the clone holds
+            its new copy. Made inside an actor, the moved ports belong to that actor.
+
+    Returns:
+        The clone.
+
+    Raises:
+        DataCloneError: `value` holds something that cannot be cloned (a port not listed in
+            `transfer`, a function, a subclass of a built-in container, a live trio object,
+            ...), or `transfer` lists something not transferable, detached or duplicated.
+            Nothing was detached.
+        TypeError: `transfer` is not iterable.
     """
     if transfer is None:
         return clone(value)  # type: ignore[return-value]

@@ -1,11 +1,11 @@
 """PortCollection: an explicit, weakly held group of ports to broadcast to.
 
-The WHATWG's withdrawn ``PortCollection`` (``add``, ``remove``, ``clear``, ``iterate``, D10),
-with Python's ``len``/``iter``/``in``, our ``post_message`` to every member, and trio's
-``await send()`` with a bound per member and a policy for members that fall behind.
+The WHATWG's withdrawn `PortCollection` (`add`, `remove`, `clear`, `iterate`, D10),
+with Python's `len`/`iter`/`in`, our `post_message` to every member, and trio's
+`await send()` with a bound per member and a policy for members that fall behind.
 
 A member's backlog is what waits in the queue of its *peer* (the receiving end). The
-policies are written down for users in ``docs/broadcast.md``.
+policies are written down for users in `docs/explanation/broadcast.md`.
 """
 
 from __future__ import annotations
@@ -29,40 +29,42 @@ __all__ = ["PortCollection", "PortCollectionStatistics", "SlowMemberPolicy"]
 
 @final
 class SlowMemberPolicy(enum.Enum):
-    """What a ``PortCollection`` does with a member whose backlog reached ``max_queued``."""
+    """What a [`PortCollection`][actors.PortCollection] does with a member whose backlog reached
+    `max_queued`."""
 
     WAIT = "wait"
-    """``send()`` waits until every member has room (the slowest sets the pace).
-    ``post_message`` never waits: under this policy it ignores the bound."""
+    """`send()` waits until every member has room (the slowest sets the pace).
+    `post_message` never waits: under this policy it ignores the bound."""
     DROP_OLDEST = "drop_oldest"
     """Drop that member's oldest messages to make room; its receiver is told how many it
-    lost (``Lagged`` from ``receive()``, or a ``"lagged"`` event)."""
+    lost ([`Lagged`][actors.Lagged] from `receive()`, or a `"lagged"` event to its `lagged`
+    listeners; `message` handlers alone are not told)."""
     DISCONNECT = "disconnect"
-    """Close that member's port: its peer gets ``close`` / ``EndOfChannel``, and it leaves."""
+    """Close that member's port: its peer gets `close` / `EndOfChannel`, and it leaves."""
 
 
 @final
 @attrs.frozen
 class PortCollectionStatistics:
-    """A snapshot of a collection, from ``PortCollection.statistics()``."""
+    """A snapshot of a collection, from [`statistics()`][actors.PortCollection.statistics]."""
 
     members: int
     """Live members now."""
     sent: int
-    """Messages broadcast (one per ``post_message`` or ``send``)."""
+    """Messages broadcast (one per `post_message` or `send`)."""
     delivered: int
     """Copies delivered to members, in all."""
     dropped: int
-    """Messages dropped from members' queues under ``DROP_OLDEST``."""
+    """Messages dropped from members' queues under `DROP_OLDEST`."""
     lagged: int
-    """``Lagged`` notices issued under ``DROP_OLDEST``: one per gap a receiver will see (a
+    """`Lagged` notices issued under `DROP_OLDEST`: one per gap a receiver will see (a
     member that keeps falling behind before it reads has one notice that grows)."""
     disconnected: int
-    """Members closed for being too slow under ``DISCONNECT``."""
+    """Members closed for being too slow under `DISCONNECT`."""
 
 
 class _Member(weakref.ref[MessagePort]):
-    """A weak reference to a member that knows its key (as ``weakref.KeyedRef``)."""
+    """A weak reference to a member that knows its key (as `weakref.KeyedRef`)."""
 
     __slots__ = ("key",)
     key: int
@@ -85,13 +87,22 @@ def _live(port: MessagePort | None) -> bool:
 class PortCollection:
     """A group of ports, held weakly, in insertion order: broadcast to all of them.
 
-    ``add`` is idempotent (a port keeps its first position); ``remove`` and ``clear`` are
+    `add` is idempotent (a port keeps its first position); `remove` and `clear` are
     forgiving. A member is dropped as soon as it is closed, transferred away, garbage
-    collected, or its peer is closed: ``len()``, ``iter()``, ``in`` and ``iterate`` only ever
-    see live members. So a member whose owner actor stops for good leaves by itself.
+    collected, or its peer is closed: `len()`, `iter()`, `in` and `iterate` only ever see
+    live members. So a member whose owner actor stops for good leaves by itself.
 
-    ``max_queued`` bounds each member's backlog (messages waiting at its peer) and ``policy``
-    says what happens to a member that reaches it (``SlowMemberPolicy``).
+    A member is the port you post on; what it sends waits at its peer, the receiving end.
+
+    Args:
+        ports: the first members, added in order.
+        max_queued: the bound on each member's backlog (messages waiting at its peer).
+        policy: what happens to a member that reaches the bound.
+
+    Raises:
+        ValueError: `max_queued` is below 1.
+        TypeError: `policy` is not a [`SlowMemberPolicy`][actors.SlowMemberPolicy], or
+            `ports` holds something that is not a [`MessagePort`][actors.MessagePort].
     """
 
     __slots__ = (
@@ -145,8 +156,17 @@ class PortCollection:
     # -- membership (the WHATWG interface) ------------------------------------------------
 
     def add(self, port: MessagePort) -> None:
-        """Add ``port`` at the end. Adding a member again does nothing (it keeps its place);
-        adding a port that is closed, transferred or whose peer is gone does nothing."""
+        """Add `port` at the end.
+
+        Adding a member again does nothing (it keeps its place); adding a port that is
+        closed, transferred or whose peer is gone does nothing.
+
+        Args:
+            port: the port to broadcast on; its peer receives.
+
+        Raises:
+            TypeError: `port` is not a [`MessagePort`][actors.MessagePort].
+        """
         if type(port) is not MessagePort:
             raise TypeError(f"a PortCollection holds MessagePorts, not {type(port).__name__}")
         self._prune()
@@ -158,7 +178,11 @@ class PortCollection:
         self._changed()
 
     def remove(self, port: MessagePort) -> None:
-        """Take ``port`` out; nothing happens if it is not a member."""
+        """Take `port` out; nothing happens if it is not a member.
+
+        Args:
+            port: the member to take out.
+        """
         self._prune()
         ref = self._members.get(id(port))
         if ref is not None and ref() is port:
@@ -172,8 +196,14 @@ class PortCollection:
             self._changed()
 
     def iterate(self, callback: Callable[[MessagePort], object]) -> None:
-        """Call ``callback(port)`` for each live member, in insertion order (on a snapshot,
-        so the callback may change the collection)."""
+        """Call `callback(port)` for each live member, in insertion order.
+
+        It runs on a snapshot, so the callback may change the collection. An exception from
+        the callback propagates, and the members after it are not visited.
+
+        Args:
+            callback: called with each member in turn; what it returns is ignored.
+        """
         for port in self._snapshot():
             callback(port)
 
@@ -217,31 +247,38 @@ class PortCollection:
     # -- broadcasting ---------------------------------------------------------------------
 
     def post_message(self, message: object, transfer: Iterable[object] | None = None) -> None:
-        """Send every live member its own structured clone of ``message``. Never blocks.
+        """Send every live member its own structured clone of `message`. Never blocks.
 
-        ``message`` is validated once, before anything is sent; immutable values are
-        shared by all members instead of copied. A member at its bound is handled by the
-        policy (``DROP_OLDEST``, ``DISCONNECT``); under ``WAIT`` the bound does not apply
-        here (use ``await send()`` to wait for room).
+        `message` is validated once, before anything is sent; immutable values are shared by
+        all members instead of copied. A member at its bound is handled by the policy
+        (`DROP_OLDEST`, `DISCONNECT`); under `WAIT` the bound does not apply here (use
+        `await send()` to wait for room).
+
+        Args:
+            message: any value [`structured_clone`][actors.structured_clone] accepts.
+            transfer: must be `None` or empty: one object cannot move to many ports.
 
         Raises:
-            DataCloneError: ``message`` cannot be cloned (nobody got it), or ``transfer`` is
+            DataCloneError: `message` cannot be cloned (nobody got it), or `transfer` is
                 not empty: one object cannot move to many ports.
         """
         data = self._validate(message, transfer)
         self._broadcast(data, bounded=self._policy is not SlowMemberPolicy.WAIT)
 
     async def send(self, message: object) -> None:
-        """Broadcast ``message`` to every live member, respecting ``max_queued``.
+        """Broadcast `message` to every live member, respecting `max_queued`.
 
-        Under ``WAIT``, waits until every member's backlog is below the bound, then
-        delivers to all members at once (members that leave meanwhile are not waited
-        for; members that join are included). Under ``DROP_OLDEST`` and ``DISCONNECT`` it
-        never waits: slow members are handled by the policy, so memory stays bounded.
-        Cancelled while waiting: nothing was sent.
+        Under `WAIT`, waits until every member's backlog is below the bound, then delivers
+        to all members at once (members that leave meanwhile are not waited for; members
+        that join are included). Under `DROP_OLDEST` and `DISCONNECT` it never waits: slow
+        members are handled by the policy, so memory stays bounded. Cancelled while
+        waiting: nothing was sent.
+
+        Args:
+            message: any value [`structured_clone`][actors.structured_clone] accepts.
 
         Raises:
-            DataCloneError: ``message`` cannot be cloned; nothing was sent.
+            DataCloneError: `message` cannot be cloned; nothing was sent.
         """
         await trio.lowlevel.checkpoint_if_cancelled()
         data = self._validate(message, None)
@@ -290,9 +327,9 @@ class PortCollection:
     def _broadcast(self, data: object, bounded: bool) -> None:
         """One pass over the members: each live one gets its copy, the dead are noted.
 
-        ``data`` is a fresh clone already: the first member gets it, and every member does
-        when it is immutable all the way down; the others get clones of it. ``bounded``
-        applies the policy to members at ``max_queued``.
+        `data` is a fresh clone already: the first member gets it, and every member does
+        when it is immutable all the way down; the others get clones of it. `bounded`
+        applies the policy to members at `max_queued`.
         """
         self._sent += 1
         members, dead = self._members, self._dead
@@ -335,7 +372,7 @@ class PortCollection:
         self._prune()
 
     def _too_slow(self, port: MessagePort, peer: PortCore) -> bool:
-        """Apply the policy to a member at its bound; ``True`` if it was disconnected."""
+        """Apply the policy to a member at its bound; `True` if it was disconnected."""
         if self._policy is SlowMemberPolicy.DISCONNECT:
             self._disconnected += 1
             debug("member_disconnected", port=peer.id)
@@ -350,7 +387,11 @@ class PortCollection:
         return False
 
     def statistics(self) -> PortCollectionStatistics:
-        """A frozen snapshot: members, messages sent and delivered, what the policy did."""
+        """A frozen snapshot: members, messages sent and delivered, what the policy did.
+
+        Returns:
+            The counts now; the snapshot does not change afterwards.
+        """
         return PortCollectionStatistics(
             members=len(self),
             sent=self._sent,

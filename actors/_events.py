@@ -23,11 +23,22 @@ Listener: TypeAlias = Callable[[Any], "Awaitable[object] | object"]
 
 @final
 class Event:
-    """A plain event, such as ``close``: it has a ``type`` and a ``target``, nothing else."""
+    """A plain event, such as `close`: it has a `type` and a `target`, nothing else.
+
+    A port gives its `close` handlers one of these. Made by the library; you would make one
+    only to call a handler yourself, in a test.
+
+    Args:
+        type: the event's type, e.g. `"close"`.
+        target: the port (or [`BroadcastChannel`][actors.BroadcastChannel]) it is
+            dispatched on.
+    """
 
     __slots__ = ("_target", "_type")
     bubbles: Final = False
+    """Always `False`: ports are not in a tree, so an event never bubbles."""
     cancelable: Final = False
+    """Always `False`: nothing here has a default action to cancel."""
 
     def __init__(self, type: str, target: Receiver | None = None) -> None:
         self._type = type
@@ -35,12 +46,12 @@ class Event:
 
     @property
     def type(self) -> str:
-        """The event's type, e.g. ``"close"``."""
+        """The event's type, e.g. `"close"`."""
         return self._type
 
     @property
     def target(self) -> Receiver | None:
-        """The port (or BroadcastChannel) the event was dispatched on."""
+        """The port (or [`BroadcastChannel`][actors.BroadcastChannel]) it was dispatched on."""
         return self._target
 
     def __repr__(self) -> str:
@@ -49,18 +60,33 @@ class Event:
 
 @final
 class MessageEvent:
-    """A message that arrived at a port: what ``receive()`` returns and handlers are given.
+    """A message that arrived at a port: what `receive()` returns and handlers are given.
 
-    Attributes are read-only. ``origin`` and ``last_event_id`` are ``""`` and ``source`` is
-    ``None``, as the post message steps of the HTML standard leave them.
+    Attributes are read-only. `origin` and `last_event_id` are `""` and `source` is `None`,
+    as the post message steps of the HTML standard leave them.
+
+    Made by the library; you would make one only to call a handler yourself, in a test.
+
+    Args:
+        type: `"message"`, `"messageerror"`, or `"lagged"` (what a port's `lagged`
+            listeners get under [`DROP_OLDEST`][actors.SlowMemberPolicy.DROP_OLDEST], with
+            `data` the number of messages dropped).
+        data: the message.
+        ports: the ports transferred with it.
+        target: the port (or [`BroadcastChannel`][actors.BroadcastChannel]) that received it.
     """
 
     __slots__ = ("_data", "_ports", "_target", "_type")
     bubbles: Final = False
+    """Always `False`, as for every event here."""
     cancelable: Final = False
+    """Always `False`, as for every event here."""
     origin: Final = ""
+    """Always `""`: a port has no origin to report (the standard leaves it empty)."""
     last_event_id: Final = ""
+    """Always `""` (the standard leaves it empty for port messages)."""
     source: Final = None
+    """Always `None` (the standard leaves it empty for port messages)."""
 
     def __init__(
         self,
@@ -77,12 +103,19 @@ class MessageEvent:
 
     @property
     def type(self) -> str:
-        """``"message"``, or ``"messageerror"`` when the message could not be deserialized."""
+        """`"message"`, or `"messageerror"` when the message could not be deserialized.
+
+        A port's `lagged` listeners get events of type `"lagged"` (see
+        [`Lagged`][actors.Lagged]).
+        """
         return self._type
 
     @property
     def data(self) -> Any:
-        """The structured clone of the posted message (``None`` for ``messageerror``)."""
+        """The structured clone of the posted message (`None` for `messageerror`).
+
+        For a `lagged` event, how many messages were dropped.
+        """
         return self._data
 
     @property
@@ -92,23 +125,32 @@ class MessageEvent:
 
     @property
     def target(self) -> Receiver | None:
-        """The port (or BroadcastChannel) that received the message (never the sender)."""
+        """The port (or [`BroadcastChannel`][actors.BroadcastChannel]) that received the
+        message (never the sender)."""
         return self._target
 
     def reply(self, value: object, *, transfer: Iterable[object] | None = None) -> bool:
-        """Answer the ``ask()`` that sent this message: post ``value`` on its reply port.
+        """Answer the [`ask()`][actors.ask] that sent this message: post `value` on its reply port.
 
-        The reply port is the last of ``ports`` (``ask`` puts it there); it is closed after
-        the reply, so each message is answered once. ``value`` and ``transfer`` are as in
-        ``post_message``. Returns ``True`` if the asker was still waiting, ``False`` if it
-        had given up (cancelled), in which case the reply went nowhere.
+        The reply port is the last of `ports` (`ask` puts it there); it is closed after the
+        reply, so each message is answered once.
+
+        Args:
+            value: the answer; `ask()` returns its structured clone.
+            transfer: ports and buffers in `value` to move, as for
+                [`MessagePort.post_message`][actors.MessagePort.post_message].
+
+        Returns:
+            `True` if the asker was still waiting, `False` if it had given up (cancelled), in
+                which case the reply went nowhere.
 
         Raises:
             RuntimeError: the message carries no ports, so it has no reply port.
             trio.ClosedResourceError: the reply port was already used (replied to, closed,
                 or transferred away).
-            DataCloneError, TypeError: as ``post_message``; nothing was sent, and the reply
-                port stays open for another try.
+            DataCloneError: `value` cannot be cloned, or `transfer` lists something it
+                cannot move; nothing was sent, and the reply port stays open for another try.
+            TypeError: `transfer` is not iterable; as for `DataCloneError`, nothing was sent.
         """
         if not self._ports:
             raise RuntimeError("this message carries no ports, so no reply port: use ask()")
@@ -130,7 +172,7 @@ class MessageEvent:
 
 @final
 class _Entry:
-    """One registered listener. ``removed`` lets a dispatch in progress skip it (DOM rule)."""
+    """One registered listener. `removed` lets a dispatch in progress skip it (DOM rule)."""
 
     __slots__ = ("callback", "once", "removed")
 
@@ -141,13 +183,13 @@ class _Entry:
 
 
 class EventTarget:
-    """Listeners and ``on*`` handler attributes, dispatched in registration order.
+    """Listeners and `on*` handler attributes, dispatched in registration order.
 
-    As in the DOM: adding the same listener twice for one type does nothing; an ``on*``
-    handler takes its place among the listeners when first set, and setting it to ``None``
+    As in the DOM: adding the same listener twice for one type does nothing; an `on*`
+    handler takes its place among the listeners when first set, and setting it to `None`
     removes it. A listener may be a plain function or an async function; an async one is
     awaited before the next listener runs. A listener that raises is reported (logged at
-    error level as ``event_listener_failed``, with the traceback) and dispatch goes on; if an
+    error level as `event_listener_failed`, with the traceback) and dispatch goes on; if an
     actor set the listener up, the actor crashes with that exception instead.
     """
 
@@ -159,10 +201,25 @@ class EventTarget:
         self._handlers: dict[str, _Entry] = {}
 
     def add_event_listener(self, type: str, listener: Listener, *, once: bool = False) -> None:
-        """Call ``listener(event)`` for every event of ``type`` dispatched on this target.
+        """Call `listener(event)` for every event of `type` dispatched on this target.
 
-        Adding a listener that is already registered for ``type`` does nothing. With
-        ``once=True`` the listener is removed just before its first call.
+        Adding a listener that is already registered for `type` does nothing. Listeners run
+        in the order they were added; an async one is awaited before the next one runs. A
+        listener that raises is logged (`event_listener_failed`) and the others still run;
+        if an actor set it up, that actor crashes with the exception instead.
+
+        Adding a `message` listener does not start a port's queue (`start()` or `onmessage`
+        does); once there is one, `receive()` raises `trio.BusyResourceError`.
+
+        Args:
+            type: `"message"`, `"messageerror"`, `"close"` (ports only), or `"lagged"`
+                (ports only: a [`MessageEvent`][actors.MessageEvent] whose `data` is how many
+                messages a [`PortCollection`][actors.PortCollection] dropped).
+            listener: a plain function or an async function that takes the event.
+            once: remove the listener just before its first call.
+
+        Raises:
+            TypeError: `listener` is not callable.
         """
         if not callable(listener):
             raise TypeError(f"listener must be callable, not {listener.__class__.__name__}")
@@ -174,7 +231,15 @@ class EventTarget:
         self._listeners_changed(type)
 
     def remove_event_listener(self, type: str, listener: Listener) -> None:
-        """Stop calling ``listener`` for ``type``. Removing one that is not there does nothing."""
+        """Stop calling `listener` for `type`. Removing one that is not there does nothing.
+
+        It does not remove the `on*` handler, even when that is the same function: set the
+        handler to `None` for that.
+
+        Args:
+            type: the event type it was added for.
+            listener: the function given to `add_event_listener`.
+        """
         current = self._listeners.get(type, ())
         handler = self._handlers.get(type)
         for entry in current:
@@ -213,16 +278,16 @@ class EventTarget:
         self._listeners_changed(type)
 
     def _listeners_changed(self, type: str) -> None:
-        """Hook for subclasses: the listeners of ``type`` changed."""
+        """Hook for subclasses: the listeners of `type` changed."""
 
     def _log_context(self) -> dict[str, object]:
         """Hook for subclasses: what to bind when reporting a listener's error."""
         return {}
 
     def _fire(self, event: Event | MessageEvent) -> Coroutine[Any, Any, None] | None:
-        """Call the listeners of ``event.type`` in order, reporting and surviving their errors.
+        """Call the listeners of `event.type` in order, reporting and surviving their errors.
 
-        Returns ``None`` when every listener was synchronous. When one returns an awaitable,
+        Returns `None` when every listener was synchronous. When one returns an awaitable,
         returns a coroutine that awaits it and then calls the rest: the caller awaits it. So
         the common case (plain functions) costs no coroutine at all.
         """

@@ -13,11 +13,11 @@ The hierarchy::
 
 actors also raises trio's own exceptions where their meaning fits exactly:
 
-- ``trio.ClosedResourceError``: *you* closed this port (or transferred it away).
-- ``trio.BrokenResourceError``: the *other* side is gone (``send()`` to a port whose peer closed).
-- ``trio.EndOfChannel``: not an error; the peer closed and every message it sent was received.
-- ``trio.BusyResourceError``: ``receive()`` on a port whose messages go to event handlers.
-- ``trio.BrokenResourceError`` from ``ask()``: the replier closed its end or died first.
+- `trio.ClosedResourceError`: *you* closed this port (or transferred it away).
+- `trio.BrokenResourceError`: the *other* side is gone (`send()` to a port whose peer closed).
+- `trio.EndOfChannel`: not an error; the peer closed and every message it sent was received.
+- `trio.BusyResourceError`: `receive()` on a port whose messages go to event handlers.
+- `trio.BrokenResourceError` from `ask()`: the replier closed its end or died first.
 """
 
 from __future__ import annotations
@@ -33,60 +33,81 @@ __all__ = ["DataCloneError", "InvalidStateError", "Lagged", "TooManyRestartsErro
 class DataCloneError(TypeError):
     """A message (or its transfer list) holds something that cannot be cloned or transferred.
 
-    Raised by ``post_message`` and ``send`` before anything is sent or detached: a call that
-    raises it has no effect at all. The message names the offending value's type and where it
-    sits, e.g. ``message['jobs'][3]`` or ``transfer[1]``.
+    Raised by whatever clones a value ([`post_message`][actors.MessagePort.post_message],
+    `send`, [`Supervisor.spawn`][actors.Supervisor.spawn],
+    [`structured_clone`][actors.structured_clone], ...) before anything is sent or detached:
+    a call that raises it has no effect at all. The message names the offending value's type
+    and where it sits, e.g. `message['jobs'][3]` or `transfer[1]`.
 
-    Attributes:
+    Args:
+        reason: why the value cannot be cloned or transferred.
         value: the offending object.
-        path: where it sits, as a Python expression rooted at ``message`` or ``transfer``.
+        path: where it sits.
     """
 
     def __init__(self, reason: str, *, value: object = None, path: str = "message") -> None:
         super().__init__(f"{path}: {reason}")
         self.value = value
+        """The offending object."""
         self.path = path
+        """Where it sits, as a Python expression rooted at `message`, `transfer`, or `args`
+        (for [`spawn`][actors.Supervisor.spawn]'s arguments)."""
         self.reason = reason
+        """Why it cannot be cloned or transferred (the error message without `path`)."""
 
 
 @final
 class TooManyRestartsError(Exception):
-    """A supervisor made more than ``max_restarts`` restarts within ``within`` seconds.
+    """A supervisor made more than `max_restarts` restarts within `within` seconds.
 
-    Raised from ``open_supervisor``'s ``async with`` after the supervisor stopped every
-    child and closed their ports. ``__cause__`` is the last crash. Inside a supervisor's
-    child it is just another crash, so a tree of supervisors escalates as OTP's does.
+    Raised from [`open_supervisor`][actors.open_supervisor]'s `async with` after the
+    supervisor stopped every child and closed their ports. `__cause__` is the last crash
+    (`None` when the last child to end returned instead). Inside a supervisor's child it is
+    just another crash, so a tree of supervisors escalates as OTP's does.
 
-    Attributes:
+    Args:
+        message: the error message.
         path: the supervisor that gave up.
-        max_restarts, within: its restart intensity.
+        max_restarts: its `max_restarts`.
+        within: its `within`, in seconds.
     """
 
     def __init__(self, message: str, *, path: str, max_restarts: int, within: float) -> None:
         super().__init__(message)
         self.path = path
+        """The path of the supervisor that gave up."""
         self.max_restarts = max_restarts
+        """The restarts it allowed within `within` seconds."""
         self.within = within
+        """The length of its intensity window, in seconds."""
 
 
 @final
 class Lagged(trio.TooSlowError):
-    """This port fell behind a broadcast and ``missed`` of its messages were dropped.
+    """This port fell behind a broadcast and `missed` of its messages were dropped.
 
-    Raised once by ``receive()`` (and ``async for``) on the receiving end of a member of a
-    ``PortCollection`` whose slow-member policy is ``DROP_OLDEST``, in place of the messages
-    it lost; the next ``receive()`` returns the oldest message still queued. Event handlers
-    see it as a ``"lagged"`` event whose ``data`` is ``missed``. A ``trio.TooSlowError``, so
-    generic slow-consumer handling catches it (as tractor's ``Lagged``).
+    Raised once by `receive()` (and `async for`) on the receiving end of a member of a
+    [`PortCollection`][actors.PortCollection] whose slow-member policy is `DROP_OLDEST`, in
+    place of the messages it lost; the next `receive()` returns the oldest message still
+    queued. A port's `lagged` listeners get a `"lagged"` event whose `data` is `missed`
+    instead; `message` handlers alone are not told. A `trio.TooSlowError`, so generic
+    slow-consumer handling catches it (as tractor's `Lagged`).
+
+    Args:
+        missed: how many messages were dropped.
     """
 
     def __init__(self, missed: int) -> None:
         super().__init__(f"this port fell behind a broadcast: {missed} messages were dropped")
         self.missed = missed
+        """How many messages were dropped."""
 
 
 @final
 class InvalidStateError(trio.ClosedResourceError):
-    """The web's ``InvalidStateError``: ``post_message`` on a ``BroadcastChannel`` after
-    ``close()``. It is checked before the message is cloned. A ``trio.ClosedResourceError``,
-    as it is trio's "you closed this" condition."""
+    """The web's `InvalidStateError`: `post_message` on a closed `BroadcastChannel`.
+
+    Raised by [`BroadcastChannel.post_message`][actors.BroadcastChannel.post_message] after
+    `close()`, checked before the message is cloned. A `trio.ClosedResourceError`, as it is
+    trio's "you closed this" condition.
+    """

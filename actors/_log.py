@@ -15,7 +15,7 @@ _quiet: Any = None
 
 @final
 class _StderrLogger:
-    """Writes each rendered event to whatever ``sys.stderr`` is at the time (pytest swaps it)."""
+    """Writes each rendered event to whatever `sys.stderr` is at the time (pytest swaps it)."""
 
     def msg(self, message: str) -> None:
         sys.stderr.write(message + "\n")
@@ -24,11 +24,11 @@ class _StderrLogger:
 
 
 def logger(**context: object) -> Any:
-    """Return a structlog logger for actors with ``context`` bound.
+    """Return a structlog logger for actors with `context` bound.
 
-    actors never configures structlog. Once the application has (``structlog.configure``,
-    or ``structlog.testing.capture_logs``), this is the application's logger, named
-    ``actors``, and every level the application lets through shows, debug events included.
+    actors never configures structlog. Once the application has (`structlog.configure`,
+    or `structlog.testing.capture_logs`), this is the application's logger, named
+    `actors`, and every level the application lets through shows, debug events included.
     Before that, structlog's default would print debug events to stdout, so this falls back
     to a logger with structlog's default processors that writes warnings and errors to
     stderr and drops everything below.

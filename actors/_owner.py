@@ -1,13 +1,13 @@
 """Who owns a port: the actor incarnation whose task made it or received it.
 
-An ``Incarnation`` is one run of an actor's function. The ``CURRENT`` context variable holds
+An `Incarnation` is one run of an actor's function. The `CURRENT` context variable holds
 it in the actor's task, in every task that one starts, and in the handlers of every port it
-set up (they run in a copy of its context). Ports it creates (``MessageChannel()``) and ports
-it receives (``receive()``, a handler's event) are *adopted*: held weakly, and closed when the
-incarnation ends, so every peer hears of the end through ``onclose`` / ``EndOfChannel``.
+set up (they run in a copy of its context). Ports it creates (`MessageChannel()`) and ports
+it receives (`receive()`, a handler's event) are *adopted*: held weakly, and closed when the
+incarnation ends, so every peer hears of the end through `onclose` / `EndOfChannel`.
 
 This module knows nothing of ports or supervisors: it holds weak references and calls
-``close()``.
+`close()`.
 """
 
 from __future__ import annotations
@@ -54,21 +54,21 @@ class Incarnation:
         self.readiness: trio.Event | None = None  # awaited by the next child of a group restart
 
     def ready(self) -> None:
-        """The actor began (or called ``task_status.started()``, or ended)."""
+        """The actor began (or called `task_status.started()`, or ended)."""
         if self.readiness is not None:
             self.readiness.set()
 
     def adopt(self, port: Any) -> None:
-        """Own ``port`` from now on: it is closed when this incarnation ends."""
+        """Own `port` from now on: it is closed when this incarnation ends."""
         ports = self.ports
         if ports is None:
             ports = self.ports = weakref.WeakSet()
         ports.add(port)
 
     def crash(self, exc: Exception) -> bool:
-        """A message handler of this incarnation raised: the incarnation crashes with ``exc``.
+        """A message handler of this incarnation raised: the incarnation crashes with `exc`.
 
-        Returns ``False`` if the incarnation is already over (the caller logs the error).
+        Returns `False` if the incarnation is already over (the caller logs the error).
         """
         if self.ended:
             return False
@@ -124,7 +124,7 @@ CURRENT: Final = ContextVar[Incarnation | None]("actors_current_actor", default=
 
 
 def adopt(ports: Iterable[Any], owner: Incarnation | None) -> None:
-    """Give ``ports`` to ``owner`` (no-op for ``None``: a task that is not an actor)."""
+    """Give `ports` to `owner` (no-op for `None`: a task that is not an actor)."""
     if owner is not None:
         for port in ports:
             owner.adopt(port)

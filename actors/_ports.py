@@ -1,7 +1,7 @@
 """MessageChannel and MessagePort: the web's API and trio's channel face over port cores.
 
-A ``MessagePort`` stands for one ``PortCore`` (``_queue``) at a time. Transferring a port
-moves its core, queue and all, to a new ``MessagePort`` and leaves the old object detached.
+A `MessagePort` stands for one `PortCore` (`_queue`) at a time. Transferring a port
+moves its core, queue and all, to a new `MessagePort` and leaves the old object detached.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ __all__ = ["MessageChannel", "MessagePort", "MessagePortStatistics"]
 
 
 class _NoPublicConstructor(ABCMeta):
-    """Metaclass for classes only the library makes (as trio's ``NoPublicConstructor``)."""
+    """Metaclass for classes only the library makes (as trio's `NoPublicConstructor`)."""
 
     def __call__(cls, *args: object, **kwargs: object) -> NoReturn:
         raise TypeError(
@@ -41,39 +41,41 @@ class _NoPublicConstructor(ABCMeta):
 @final
 @attrs.frozen
 class MessagePortStatistics:
-    """A snapshot of a port's state, from ``MessagePort.statistics()``."""
+    """A snapshot of a port's state, from [`statistics()`][actors.MessagePort.statistics]."""
 
     queued: int
     """Messages waiting in the port message queue."""
     started: bool
-    """Whether the queue is enabled (``start()``, ``onmessage`` or ``receive()``)."""
+    """Whether the queue is enabled (`start()`, `onmessage` or `receive()`)."""
     entangled: bool
     """Whether the port still has a peer to post to."""
     closed: bool
-    """Whether ``close()`` was called on this object."""
+    """Whether `close()` was called on this object."""
     transferred: bool
     """Whether this object was transferred away (it is then detached, like a closed one)."""
     tasks_waiting_receive: int
-    """Tasks blocked in ``receive()`` or ``async for`` on this port."""
+    """Tasks blocked in `receive()` or `async for` on this port."""
     message_handlers: int
-    """``onmessage`` plus the ``message`` listeners: while above 0, handlers get the messages."""
+    """`onmessage` plus the `message` listeners: while above 0, handlers get the messages."""
 
 
 @final
 class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
     """One end of a channel: post to its peer, receive what the peer posts.
 
-    Made only by ``MessageChannel()`` and by transfer. The web's API (``post_message``,
-    ``start``, ``close``, ``onmessage``, ``onmessageerror``, ``onclose``, event listeners)
-    behaves exactly as the HTML standard says, with the decisions D1-D10 of the spec file;
-    trio's channel face (``receive``, ``async for``, ``send``, ``aclose``) sits beside it.
+    Made only by [`MessageChannel()`][actors.MessageChannel] and by transfer: calling
+    `MessagePort()` raises `TypeError`. The web's API (`post_message`, `start`, `close`,
+    `onmessage`, `onmessageerror`, `onclose`, event listeners) behaves exactly as the HTML
+    standard says, with the decisions D1-D10 where it leaves a choice open (listed in
+    [Ports in depth](../explanation/ports.md)); trio's channel face (`receive`, `async for`,
+    `send`, `aclose`) sits beside it.
 
-    Each message is delivered once: to the ``message`` handlers if the port has any when the
-    message is dispatched, otherwise to ``receive()``.
+    Each message is delivered once: to the `message` handlers if the port has any when the
+    message is dispatched, otherwise to `receive()`.
 
-    A port is a ``trio.abc.ReceiveChannel[MessageEvent]``, so it goes wherever trio code takes
-    one; ``async for`` and ``async with`` come from there. (It is not a
-    ``trio.abc.SendChannel``: ``send`` takes a transfer list too.)
+    A port is a `trio.abc.ReceiveChannel[MessageEvent]`, so it goes wherever trio code takes
+    one; `async for` and `async with` (which closes the port) come from there. (It is not a
+    `trio.abc.SendChannel`: `send` takes a transfer list too.)
     """
 
     __slots__ = ("__weakref__",)
@@ -90,22 +92,28 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
     # -- the web's API --------------------------------------------------------------------
 
     def post_message(self, message: object, transfer: Iterable[object] | None = None) -> None:
-        """Send a structured clone of ``message`` to the peer, moving what ``transfer`` lists.
+        """Send a structured clone of `message` to the peer, moving what `transfer` lists.
 
         Synchronous and never blocks; delivery is asynchronous (no handler runs inside this
-        call). ``transfer`` is any iterable of ``MessagePort`` and ``ArrayBuffer`` objects, or
-        ``None``: each is detached here and its new copy arrives with the message (ports in
-        ``event.ports``, in transfer-list order).
-
-        Raises:
-            DataCloneError: ``message`` holds something that cannot be cloned, or ``transfer``
-                lists something not transferable, detached, duplicated, or this port itself.
-                Nothing was sent and nothing detached.
-            TypeError: ``transfer`` is not iterable.
+        call). Each object in `transfer` is detached here and its new copy arrives with the
+        message (ports in `event.ports`, in transfer-list order).
 
         Posting on a port that is closed, transferred, or whose peer is gone does nothing
         (the standard's rule): the message is still cloned and the transfer list still moved,
         so a call that returns has always detached what it listed.
+
+        Args:
+            message: any value [`structured_clone`][actors.structured_clone] accepts; the
+                peer gets a clone that shares nothing mutable with it.
+            transfer: [`MessagePort`][actors.MessagePort] and
+                [`ArrayBuffer`][actors.ArrayBuffer] objects to move rather than copy (any
+                iterable), or `None`. A port inside `message` must be listed here.
+
+        Raises:
+            DataCloneError: `message` holds something that cannot be cloned, or `transfer`
+                lists something not transferable, detached, duplicated, or this port itself.
+                Nothing was sent and nothing detached.
+            TypeError: `transfer` is not iterable.
         """
         core = self._core
         if transfer is None:
@@ -132,8 +140,8 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
         target.deliver(data, ports)
 
     def _post_asking(self, message: object, reply: MessagePort) -> None:
-        """``post_message(message, [reply])`` for ``ask``, whose reply port is fresh: it
-        cannot be detached, duplicated, this port or its peer, so only ``message`` is checked.
+        """`post_message(message, [reply])` for `ask`, whose reply port is fresh: it
+        cannot be detached, duplicated, this port or its peer, so only `message` is checked.
         """
         data = message if type(message) in ATOMIC else clone(message)
         shell = reply._transfer_shell()
@@ -148,8 +156,8 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
     def start(self) -> None:
         """Enable the port message queue: queued and later messages are dispatched in order.
 
-        Idempotent. ``onmessage``, ``receive()`` and ``async for`` start the queue too; adding
-        listeners does not.
+        Idempotent. `onmessage`, `receive()` and `async for` start the queue too; adding
+        listeners does not. A port received in a message starts with its queue disabled.
         """
         self._start()
 
@@ -157,9 +165,9 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
         """Disentangle this port and detach it. Idempotent; never raises.
 
         Messages still queued here are dropped (D2), and ports inside them are closed. The
-        peer gets a ``close`` event after every message it already had, and its ``receive()``
-        then raises ``trio.EndOfChannel``. Tasks blocked in this port's ``receive()`` get
-        ``trio.ClosedResourceError``.
+        peer gets a `close` event after every message it already had, and its `receive()`
+        then raises `trio.EndOfChannel`. Tasks blocked in this port's `receive()` get
+        `trio.ClosedResourceError`.
         """
         core = self._core
         if core is None:
@@ -170,7 +178,15 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
 
     @property
     def onclose(self) -> Listener | None:
-        """Handler for the ``close`` event: the peer was closed, collected, or lost (D5)."""
+        """Handler for the `close` event: the peer was closed, collected, or lost (D5).
+
+        The handler gets an [`Event`][actors.Event]. Setting it does not start the queue, and
+        the event goes through the queue, after every message the port already had: a port
+        that is never started never gets it.
+
+        Raises:
+            TypeError: it was set to something that is neither callable nor `None`.
+        """
         return self._get_handler("close")
 
     @onclose.setter
@@ -180,12 +196,17 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
     # -- trio's channel face --------------------------------------------------------------
 
     async def send(self, message: object, transfer: Iterable[object] | None = None) -> None:
-        """``post_message`` for trio code: the same, but it checkpoints and it tells you.
+        """`post_message` for trio code: the same, but it checkpoints and it tells you.
+
+        Args:
+            message: as for `post_message`.
+            transfer: as for `post_message`.
 
         Raises:
             trio.ClosedResourceError: this port was closed or transferred away.
             trio.BrokenResourceError: the peer is gone; nothing was sent or detached.
-            DataCloneError, TypeError: as ``post_message``.
+            DataCloneError: as for `post_message`; nothing was sent or detached.
+            TypeError: `transfer` is not iterable.
         """
         await trio.lowlevel.checkpoint_if_cancelled()
         core = self._core
@@ -197,7 +218,11 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
         await trio.lowlevel.cancel_shielded_checkpoint()
 
     def statistics(self) -> MessagePortStatistics:
-        """A frozen snapshot of the port's queue, state and waiting tasks."""
+        """A frozen snapshot of the port's queue, state and waiting tasks.
+
+        Returns:
+            The port's state now; the snapshot does not change afterwards.
+        """
         core = self._core
         handlers = len(self._listeners.get("message", ()))
         if core is None:
@@ -269,7 +294,7 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
 
 
 def _collected(core: PortCore) -> None:
-    """A MessagePort standing for ``core`` was garbage-collected (run from trio's token)."""
+    """A MessagePort standing for `core` was garbage-collected (run from trio's token)."""
     try:
         if core.peer is not None or any(item[0] is not CLOSE for item in core.queue):
             debug("port_collected", port=core.id)
@@ -287,7 +312,7 @@ def _close_ports_in(dropped: list[Item]) -> None:
 
 @final
 class MessageChannel:
-    """A new channel: two entangled ports, ``port1`` and ``port2``.
+    """A new channel: two entangled ports, `port1` and `port2`.
 
     What is posted on one port arrives at the other. Hand one port to another task (or
     transfer it in a message) and keep the other. Made inside an actor, both ports belong to

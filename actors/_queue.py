@@ -1,12 +1,12 @@
 """Port message queues, and the per-run dispatcher that delivers their events in post order.
 
-A ``PortCore`` is one end of a channel: its message queue and its link to the other end. The
-``MessagePort`` objects that stand for it (one at a time; a transfer hands the core on) live in
-``_ports``. The core talks to its peer only through ``peer.deliver(item)`` and the ``peer``
+A `PortCore` is one end of a channel: its message queue and its link to the other end. The
+`MessagePort` objects that stand for it (one at a time; a transfer hands the core on) live in
+`_ports`. The core talks to its peer only through `peer.deliver(item)` and the `peer`
 link, so a peer can later live behind a relay without the port changing.
 
 Every queued item carries a stamp from one global counter, taken when it was delivered. The
-``Dispatcher`` of a trio run dispatches the events of every started port that has listeners in
+`Dispatcher` of a trio run dispatches the events of every started port that has listeners in
 stamp order: the order in which they were posted, across ports, as the HTML standard's
 "unshipped port message queue" does (rule 6). It drains ready events in a loop and yields to
 other tasks every FAIRNESS_BUDGET events. A handler that returns an awaitable holds back only
@@ -56,15 +56,15 @@ class _Marker:
 
 
 CLOSE: Final = _Marker("close")
-"""``item[0]`` of the close marker: the peer disentangled. Always the last item of a queue."""
+"""`item[0]` of the close marker: the peer disentangled. Always the last item of a queue."""
 MESSAGE_ERROR: Final = _Marker("messageerror")
-"""``item[0]`` of a message that could not be deserialized (only relays make these)."""
+"""`item[0]` of a message that could not be deserialized (only relays make these)."""
 LAGGED: Final = _Marker("lagged")
-"""``item[0]`` of a notice that older messages were dropped; ``item[1]`` is how many."""
+"""`item[0]` of a notice that older messages were dropped; `item[1]` is how many."""
 MARKERS: Final = (CLOSE, MESSAGE_ERROR, LAGGED)
 
 Item = tuple[Any, Any, int]
-"""``(data, ports, stamp)`` for a message; ``(marker, detail, stamp)`` for the markers."""
+"""`(data, ports, stamp)` for a message; `(marker, detail, stamp)` for the markers."""
 
 _stamps = itertools.count()
 _ids = itertools.count(1)
@@ -120,19 +120,19 @@ class PortCore:
         return len(queue) - 1 if queue and queue[0][0] is LAGGED else len(queue)
 
     def watch(self, event: trio.Event) -> None:
-        """Set ``event`` when the next item leaves this queue, or the end is gone."""
+        """Set `event` when the next item leaves this queue, or the end is gone."""
         if self.drained is None:
             self.drained = []
         self.drained.append(event)
 
     def taken(self) -> None:
-        """An item left the queue: wake whoever watches (call only when ``drained`` is set)."""
+        """An item left the queue: wake whoever watches (call only when `drained` is set)."""
         drained, self.drained = self.drained, None
         for event in drained or ():
             event.set()
 
     def drop_oldest(self, count: int) -> list[Item]:
-        """Drop the ``count`` oldest messages; a ``LAGGED`` notice at the head counts them.
+        """Drop the `count` oldest messages; a `LAGGED` notice at the head counts them.
 
         Returns the dropped messages (their ports must be closed).
         """
@@ -201,8 +201,8 @@ class PortCore:
     def settle(self) -> None:
         """Let the port go if it has nothing to dispatch and no peer; else get in line.
 
-        A port let go is attached again by whatever gives it work: ``start()``, a new
-        listener, or ``receive()`` reaching the close marker.
+        A port let go is attached again by whatever gives it work: `start()`, a new
+        listener, or `receive()` reaching the close marker.
         """
         if self.peer is None and not self.busy and not self.head_wanted():
             self.handle = None
@@ -210,7 +210,7 @@ class PortCore:
             self.schedule()
 
     def wake_receivers(self, result: Callable[[], outcome.Outcome[Any]]) -> None:
-        """Wake every blocked receive() with its own ``result()`` (an outcome unwraps once)."""
+        """Wake every blocked receive() with its own `result()` (an outcome unwraps once)."""
         receivers, self.receivers = self.receivers, {}
         for task in receivers:
             trio.lowlevel.reschedule(task, result())
@@ -254,7 +254,7 @@ class Dispatcher:
 
     @classmethod
     def current(cls) -> Dispatcher | None:
-        """This run's dispatcher, started on first use; ``None`` outside ``trio.run``."""
+        """This run's dispatcher, started on first use; `None` outside `trio.run`."""
         try:
             current = cls._current.get()
         except LookupError:
@@ -302,7 +302,7 @@ class Dispatcher:
             heap.clear()
 
     def _drain(self, core: PortCore, heap: list[tuple[int, PortCore]], budget: int) -> int:
-        """Dispatch ``core``'s events while they are the oldest ready ones; return the budget."""
+        """Dispatch `core`'s events while they are the oldest ready ones; return the budget."""
         queue = core.queue
         while budget and not core.busy and core.enabled and queue:
             handle = core.handle

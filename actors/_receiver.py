@@ -1,8 +1,8 @@
 """Receiver: the receiving half of a port, shared by MessagePort and BroadcastChannel.
 
-One object stands for one ``PortCore`` (``_queue``) at a time and receives its queue's events
-two ways: trio's face (``receive()``, ``async for``) and the web's (``onmessage``, listeners,
-dispatched by the run's dispatcher). Subclasses say how messages get in (``post_message``)
+One object stands for one `PortCore` (`_queue`) at a time and receives its queue's events
+two ways: trio's face (`receive()`, `async for`) and the web's (`onmessage`, listeners,
+dispatched by the run's dispatcher). Subclasses say how messages get in (`post_message`)
 and how the object closes.
 """
 
@@ -24,7 +24,7 @@ __all__ = ["Receiver", "current_token"]
 
 
 def current_token() -> trio.lowlevel.TrioToken | None:
-    """The running trio run's token, or ``None`` outside ``trio.run``."""
+    """The running trio run's token, or `None` outside `trio.run`."""
     try:
         return trio.lowlevel.current_trio_token()
     except RuntimeError:
@@ -32,7 +32,7 @@ def current_token() -> trio.lowlevel.TrioToken | None:
 
 
 class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
-    """Receives the events of one port core, by ``receive()`` or by handlers."""
+    """Receives the events of one port core, by `receive()` or by handlers."""
 
     __slots__ = ("_core", "_state")
     _noun: ClassVar[str] = "port"  # in error messages
@@ -57,7 +57,17 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
 
     @property
     def onmessage(self) -> Listener | None:
-        """Handler for ``message`` events. Setting it to a handler starts the queue."""
+        """Handler for `message` events. Setting it to a handler starts a port's queue.
+
+        A handler is a plain function or an async function that takes the
+        [`MessageEvent`][actors.MessageEvent]; `None` means no handler. While there is one,
+        messages go to it and not to `receive()`. It takes its place among the `message`
+        listeners when first set; setting it again keeps that place, and setting it to `None`
+        removes it.
+
+        Raises:
+            TypeError: it was set to something that is neither callable nor `None`.
+        """
         return self._get_handler("message")
 
     @onmessage.setter
@@ -68,7 +78,14 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
 
     @property
     def onmessageerror(self) -> Listener | None:
-        """Handler for ``messageerror`` events: a message that could not be deserialized."""
+        """Handler for `messageerror` events: a message that could not be deserialized.
+
+        Setting it does not start the queue. Every message posted within one trio run can be
+        deserialized, so within a run it does not fire.
+
+        Raises:
+            TypeError: it was set to something that is neither callable nor `None`.
+        """
         return self._get_handler("messageerror")
 
     @onmessageerror.setter
@@ -76,19 +93,26 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
         self._set_handler("messageerror", handler)
 
     async def receive(self) -> MessageEvent:
-        """Wait for the next message and return its ``MessageEvent``. Starts a port's queue (D1).
+        """Wait for the next message and return its event. Starts a port's queue (D1).
 
-        A cancelled ``receive()`` loses no message.
+        Messages come in the order they were posted. A cancelled `receive()` loses no
+        message. `async for event in port` calls it until `trio.EndOfChannel`.
+
+        Returns:
+            The message's event, as `message` handlers would get it (ports in it now belong
+                to the receiving task's actor, if any).
 
         Raises:
             trio.EndOfChannel: the peer is gone and every message it sent was received
-                (never for a ``BroadcastChannel``: it has no peer to lose).
+                (never for a [`BroadcastChannel`][actors.BroadcastChannel]: it has no peer to
+                lose). Raised again by every later call.
             trio.ClosedResourceError: this object was closed or transferred away (also
                 raised in tasks blocked here when that happens).
-            trio.BusyResourceError: it has ``message`` handlers, which get its messages.
-            Lagged: a ``PortCollection`` with the ``DROP_OLDEST`` policy dropped messages
-                this port had not received yet; ``missed`` says how many. Receive again
-                for the next one (it is a ``trio.TooSlowError``).
+            trio.BusyResourceError: it has `message` handlers, which get its messages (also
+                raised in tasks blocked here when a `message` handler is added).
+            Lagged: a [`PortCollection`][actors.PortCollection] with the `DROP_OLDEST` policy
+                dropped messages this port had not received yet; `missed` says how many.
+                Receive again for the next one (it is a `trio.TooSlowError`).
         """
         await trio.lowlevel.checkpoint_if_cancelled()
         core = self._core
@@ -127,7 +151,10 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
         return self._event(item)
 
     async def aclose(self) -> None:
-        """``close()``, then a checkpoint, as trio's ``AsyncResource``."""
+        """`close()`, then a checkpoint, as trio's `AsyncResource`: what `async with` calls.
+
+        It closes even when cancelled.
+        """
         self.close()
         await trio.lowlevel.checkpoint()
 
@@ -144,7 +171,7 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
         return {"port": None if core is None else core.id}
 
     def _attach(self, core: PortCore) -> None:
-        """Be the port ``core`` dispatches to while events can come; else let it go.
+        """Be the port `core` dispatches to while events can come; else let it go.
 
         Handlers run in a copy of the context of the task that attached the port (the one
         that started it or added a listener), so its contextvars reach them.
@@ -172,7 +199,7 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
         self._attach(core)
 
     def _detach(self, state: str, core: PortCore) -> None:
-        """This object stops standing for ``core``: wake whoever waits on it here."""
+        """This object stops standing for `core`: wake whoever waits on it here."""
         self._core = None
         self._state = state
         if core.receivers:

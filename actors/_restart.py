@@ -50,26 +50,45 @@ def _at_least_one(instance: object, attribute: attrs.Attribute[float], value: fl
 @final
 @attrs.frozen
 class Backoff:
-    """Exponential restart back-off: wait ``min(cap, initial * factor**k)`` seconds before the
-    restart of a child that was already restarted ``k`` times within the intensity window."""
+    """Exponential restart back-off: wait `min(cap, initial * factor**k)` seconds before the
+    restart of a child that was already restarted `k` times within the intensity window.
+
+    Make one with `Backoff(initial=0.1, factor=2.0, cap=5.0)` (these are the defaults; each
+    keyword is the attribute of that name) and pass it to
+    [`open_supervisor`][actors.open_supervisor] as `backoff=`. Frozen.
+
+    Raises:
+        ValueError: `initial` or `cap` is not positive, or `factor` is below 1.
+    """
 
     initial: float = attrs.field(default=0.1, validator=_positive)
+    """The wait before the first restart, in seconds (positive)."""
     factor: float = attrs.field(default=2.0, validator=_at_least_one)
+    """What each further restart multiplies the wait by (at least 1)."""
     cap: float = attrs.field(default=5.0, validator=_positive)
+    """The longest wait, in seconds (positive)."""
 
     def delay(self, recent: int) -> float:
-        """The wait before a restart preceded by ``recent`` restarts of the same child."""
+        """The wait before a restart preceded by `recent` restarts of the same child.
+
+        Args:
+            recent: restarts of that child within the intensity window.
+
+        Returns:
+            The wait in seconds: `min(cap, initial * factor**recent)`.
+        """
         return min(self.cap, self.initial * self.factor**recent)
 
 
 @final
 @attrs.frozen
 class SupervisorStatistics:
-    """A snapshot of a supervisor, from ``Supervisor.statistics()``."""
+    """A snapshot of a supervisor, from [`statistics()`][actors.Supervisor.statistics]."""
 
     path: str
-    """Its place in the tree (``root`` for a top-level supervisor named by default)."""
+    """Its place in the tree (`root` for a top-level supervisor named by default)."""
     strategy: RestartStrategy
+    """How it restarts its children."""
     children: int
     """Children not yet stopped for good."""
     running: int

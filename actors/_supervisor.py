@@ -1,18 +1,18 @@
 """Supervisors: nurseries that restart their children after Erlang/OTP's strategies.
 
-The rules (``docs/supervision.md`` states them for users):
+The rules (`docs/explanation/supervision.md` states them for users):
 
-- A child stops *for good* when it returns and is not ``PERMANENT``, crashes and is
-  ``TEMPORARY``, is cancelled (``ActorHandle.cancel``, ``Supervisor.cancel``, or a cancel scope
+- A child stops *for good* when it returns and is not `PERMANENT`, crashes and is
+  `TEMPORARY`, is cancelled (`ActorHandle.cancel`, `Supervisor.cancel`, or a cancel scope
   around the supervisor), or the supervisor gives up. Only then are the ports it was spawned
   with closed; every incarnation's own ports are closed when that incarnation ends.
 - Otherwise it is restarted, with its siblings as the strategy says. One crash is one restart
   for the intensity count, however many children it restarts.
-- More than ``max_restarts`` restarts within ``within`` seconds: the supervisor gives up.
+- More than `max_restarts` restarts within `within` seconds: the supervisor gives up.
 
 Exits are handled synchronously at the end of the exiting child's task, and every child task
 is started in a copy of the context the supervisor was opened in, so a child never inherits
-the context of whoever called ``spawn`` or of the incarnation it replaces.
+the context of whoever called `spawn` or of the incarnation it replaces.
 """
 
 from __future__ import annotations
@@ -44,7 +44,10 @@ PosArgT = TypeVarTuple("PosArgT")
 
 @final
 class Supervisor(metaclass=_NoPublicConstructor):
-    """A nursery of actors that restarts them. Made by ``open_supervisor()``."""
+    """A nursery of actors that restarts them.
+
+    Made by [`open_supervisor()`][actors.open_supervisor]; it has no public constructor.
+    """
 
     __slots__ = (
         "__weakref__",
@@ -121,19 +124,31 @@ class Supervisor(metaclass=_NoPublicConstructor):
         name: str | None = None,
         restart: Restart = Restart.PERMANENT,
     ) -> ActorHandle:
-        """Start ``fn(*args)`` as a child actor, like ``Nursery.start_soon``; return its handle.
+        """Start `fn(*args)` as a child actor, like `Nursery.start_soon`; return its handle.
 
-        ``args`` reach ``fn`` as ``post_message`` would deliver them: structured-cloned, with
-        every ``MessagePort`` and ``ArrayBuffer`` inside them transferred. The caller's ports
-        and buffers are detached before this returns; ``fn`` gets the new ones, which belong
-        to the child's slot across restarts. Every incarnation gets a fresh clone of the same
-        arguments, holding the same ports.
+        `args` reach `fn` as `post_message` would deliver them: structured-cloned, with
+        every [`MessagePort`][actors.MessagePort] and [`ArrayBuffer`][actors.ArrayBuffer]
+        inside them transferred. The caller's ports and buffers are detached before this
+        returns; `fn` gets the new ones, which belong to the child's slot across restarts.
+        Every incarnation gets a fresh clone of the same arguments, holding the same ports.
+
+        Args:
+            fn: the async function to run, and run again on each restart.
+            *args: its positional arguments.
+            name: the child's name among its siblings (no `/`); by default the function's
+                `__name__`, numbered (`worker`, `worker-2`, ...) when taken.
+            restart: when the child is restarted after it ends.
+
+        Returns:
+            The child's handle, the same across its restarts.
 
         Raises:
-            DataCloneError: ``args`` hold something that cannot be cloned. Nothing was
+            DataCloneError: `args` hold something that cannot be cloned. Nothing was
                 detached and no child was made.
-            ValueError: a live sibling already has this ``name``.
-            TypeError: ``fn`` is not an async function.
+            ValueError: a live sibling already has this `name`, or it is empty or holds
+                a `/`.
+            TypeError: `fn` is not an async function, or `restart` is not a
+                [`Restart`][actors.Restart].
             RuntimeError: the supervisor is closed.
         """
         actor, coro = self._prepare(fn, args, name, restart, starter=None)
@@ -147,14 +162,30 @@ class Supervisor(metaclass=_NoPublicConstructor):
         name: str | None = None,
         restart: Restart = Restart.PERMANENT,
     ) -> Any:
-        """Start ``fn(*args, task_status=...)`` as a child and wait for it to be ready.
+        """Start `fn(*args, task_status=...)` as a child and wait for it to be ready.
 
-        As ``Nursery.start``: returns the value the child passes to
-        ``task_status.started()``, delivered as a message would be (cloned, ports and buffers
-        in it transferred to the caller). Arguments are handled as by ``spawn``. A child that
-        crashes before calling ``started()`` is not restarted: its exception is raised here
-        (a child that returns before it is ``RuntimeError``). If this call is cancelled
-        before the child is ready, the child is stopped for good.
+        As `Nursery.start`: returns the value the child passes to `task_status.started()`,
+        delivered as a message would be (cloned, ports and buffers in it transferred to the
+        caller). Arguments are handled as by `spawn`. A child that crashes before calling
+        `started()` is not restarted: its exception is raised here. If this call is
+        cancelled before the child is ready, the child is stopped for good. A restarted
+        incarnation calls `started()` too; it only marks the child ready there.
+
+        Args:
+            fn: the async function to run; it takes a `task_status` keyword argument.
+            *args: its positional arguments, as for `spawn`.
+            name: as for `spawn`.
+            restart: as for `spawn`.
+
+        Returns:
+            The value given to `task_status.started()` (`None` if none was given).
+
+        Raises:
+            RuntimeError: the child returned before calling `started()`, or the supervisor
+                is closed.
+            DataCloneError: `args`, or the value given to `started()`, cannot be cloned.
+            ValueError: as for `spawn`.
+            TypeError: as for `spawn`.
         """
         starter: Starter = Starter()
         actor, coro = self._prepare(fn, args, name, restart, starter=starter)
@@ -211,7 +242,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
     def _child_name(
         self, fn: Callable[..., object], name: str | None
     ) -> tuple[str, tuple[str, int] | None]:
-        """The child's name, and for a default name the ``(base, number)`` it takes."""
+        """The child's name, and for a default name the `(base, number)` it takes."""
         if name is not None:
             name = str(name)
             if not name or "/" in name:
@@ -265,7 +296,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
         coro: Coroutine[Any, Any, object] | None,
         after: trio.Event | None,
     ) -> None:
-        """One incarnation's task. ``after``: wait for the previous child of a group restart
+        """One incarnation's task. `after`: wait for the previous child of a group restart
         to be ready first, so restarted children start in spawn order."""
         CURRENT.set(inc)
         structlog.contextvars.bind_contextvars(actor=actor._path)
@@ -411,7 +442,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
             previous = inc.readiness
 
     def _stop(self, actor: ActorHandle) -> None:
-        """Stop ``actor`` for good (``ActorHandle.cancel``)."""
+        """Stop `actor` for good (`ActorHandle.cancel`)."""
         if actor._state is ActorState.STOPPED:
             return
         actor._stop_requested = True
@@ -423,7 +454,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
             self._finish(actor)
 
     def _finish(self, actor: ActorHandle) -> None:
-        """``actor`` stopped for good: close its ports, forget it, wake whoever waits."""
+        """`actor` stopped for good: close its ports, forget it, wake whoever waits."""
         if actor._state is ActorState.STOPPED:
             return
         group = actor._pending
@@ -474,9 +505,9 @@ class Supervisor(metaclass=_NoPublicConstructor):
     # -- stopping -------------------------------------------------------------------------
 
     def cancel(self) -> None:
-        """Stop every child for good, and the ``async with`` block; it then exits quietly.
+        """Stop every child for good, and the `async with` block; it then exits quietly.
 
-        As ``Nursery.cancel_scope.cancel()``. Every child's ports are closed once it has
+        As `Nursery.cancel_scope.cancel()`. Every child's ports are closed once it has
         finished. Idempotent.
         """
         self._stopping = True
@@ -495,7 +526,11 @@ class Supervisor(metaclass=_NoPublicConstructor):
     # -- observing ------------------------------------------------------------------------
 
     def statistics(self) -> SupervisorStatistics:
-        """A frozen snapshot of this supervisor and its children's states."""
+        """A frozen snapshot of this supervisor and its children's states.
+
+        Returns:
+            The supervisor's state now; the snapshot does not change afterwards.
+        """
         states = [c._state for c in self._children]
         now = trio.current_time()
         recent = sum(1 for t in self._restart_times if t > now - self._within)
@@ -511,7 +546,12 @@ class Supervisor(metaclass=_NoPublicConstructor):
         )
 
     def tree(self) -> ActorTree:
-        """The live supervision tree under this supervisor; ``str()`` of it draws it."""
+        """The live supervision tree under this supervisor; `str()` of it draws it.
+
+        Returns:
+            A snapshot: this supervisor's node, with every child (and the supervisors they
+                opened) under it.
+        """
         return supervisor_node(self)
 
 
@@ -530,17 +570,36 @@ async def open_supervisor(
 ) -> AsyncIterator[Supervisor]:
     """Open a supervisor: a nursery whose children are actors it restarts.
 
-    The block's exit waits until every child has stopped for good (a ``PERMANENT`` child
-    never does on its own: cancel it, or the supervisor). ``sup.cancel()`` stops them all
-    and the block exits quietly. More than ``max_restarts`` restarts within ``within``
-    seconds (on trio's clock) make the supervisor give up: it stops every child, closes
-    their ports, and raises ``TooManyRestartsError`` here, chained to the last crash. A
-    supervisor opened inside an actor takes that actor's path (and ``/name`` when given);
-    a top-level one is ``name``, or ``"root"``. ``backoff`` delays restarts of a child that
-    keeps crashing.
+    Use it as `async with open_supervisor(...) as sup:`. The block's exit waits until every
+    child has stopped for good (a `PERMANENT` child never does on its own: cancel it, or the
+    supervisor). `sup.cancel()` stops them all and the block exits quietly. A supervisor
+    opened inside an actor takes that actor's path (and `/name` when given); a top-level one
+    is `name`, or `"root"`.
 
     As with a nursery, an exception raised by the block's own code cancels the children
-    and propagates (in an ``ExceptionGroup``, as trio's strict exception groups do).
+    and propagates (in an `ExceptionGroup`, as trio's strict exception groups do).
+
+    Args:
+        strategy: which children it restarts when one must be restarted.
+        max_restarts: how many restarts it makes within `within` seconds before it gives
+            up (0: give up at the first).
+        within: the length of the restart intensity window, in seconds on trio's clock.
+        name: its name in the tree.
+        backoff: delays the restarts of a child that keeps crashing; `None` restarts at
+            once.
+
+    Yields:
+        (Supervisor): The supervisor, to [`spawn`][actors.Supervisor.spawn] and
+            [`start`][actors.Supervisor.start] children with.
+
+    Raises:
+        TooManyRestartsError: more than `max_restarts` restarts within `within` seconds.
+            The supervisor cancelled the block, stopped every child and closed their
+            ports; then the `async with` raises this, chained to the last crash.
+        TypeError: `strategy` is not a [`RestartStrategy`][actors.RestartStrategy]
+            (raised on entering the block).
+        ValueError: `max_restarts` is negative, or `within` is not a positive, finite
+            number (raised on entering the block).
     """
     if not isinstance(strategy, RestartStrategy):
         raise TypeError(f"strategy must be a RestartStrategy, not {strategy!r}")

@@ -17,19 +17,22 @@ __all__ = ["ActorTree", "supervisor_node"]
 @final
 @attrs.frozen
 class ActorTree:
-    """One node of ``Supervisor.tree()``: a supervisor or an actor, with what is under it.
+    """One node of [`Supervisor.tree()`][actors.Supervisor.tree]: a supervisor or an actor,
+    with what is under it.
 
-    ``str(tree)`` draws the whole tree, one line per node. An actor that opened a supervisor
-    shows that supervisor's strategy on its own line and its children under it.
+    `str(tree)` draws the whole tree, one line per node. An actor that opened a supervisor
+    shows that supervisor's strategy on its own line and its children under it. A snapshot:
+    it does not change as the tree does.
     """
 
     path: str
-    """The node's path, e.g. ``root/db/writer``."""
+    """The node's path, e.g. `root/db/writer`."""
     kind: str
-    """``"supervisor"`` for a supervisor node, ``"actor"`` for an actor (which may also
-    supervise: see ``strategy``)."""
+    """`"supervisor"` for a supervisor node, `"actor"` for an actor (which may also
+    supervise: see `strategy`)."""
     state: str
-    """An actor's ``ActorState`` value (``"running"``, ...); ``"supervising"`` for the root."""
+    """An actor's [`ActorState`][actors.ActorState] value (`"running"`, ...); `"supervising"`
+    for a supervisor node."""
     incarnation: int
     """An actor's current incarnation (0 for a supervisor node)."""
     ports: int
@@ -39,7 +42,8 @@ class ActorTree:
     restarts: int
     """An actor's restarts; for a supervisor, the restarts it made."""
     strategy: str | None
-    """The restart strategy of the supervisor at this node, if there is one."""
+    """The [`RestartStrategy`][actors.RestartStrategy] value (`"one_for_one"`, ...) of the
+    supervisor at this node, if there is one."""
     children: tuple[ActorTree, ...]
     """The nodes under this one, in spawn order."""
 
@@ -49,7 +53,11 @@ class ActorTree:
         return self.path.rpartition("/")[2]
 
     def walk(self) -> Iterator[ActorTree]:
-        """This node and every node under it, depth first, in spawn order."""
+        """This node and every node under it, depth first, in spawn order.
+
+        Yields:
+            This node first, then each child's subtree in turn.
+        """
         yield self
         for child in self.children:
             yield from child.walk()
@@ -79,7 +87,7 @@ class ActorTree:
 
 
 def supervisor_node(sup: Supervisor) -> ActorTree:
-    """The tree under ``sup``, as it is now."""
+    """The tree under `sup`, as it is now."""
     return ActorTree(
         path=sup._path,
         kind="supervisor",
