@@ -58,7 +58,8 @@ async def ask(
             event = await mine.receive()
         except trio.EndOfChannel:
             raise trio.BrokenResourceError(
-                "the replier closed the reply port without replying"
+                "the reply port closed without a reply: the replier closed it, stopped while"
+                " holding it, or it never reached a live replier"
             ) from None
     finally:
         mine.close()

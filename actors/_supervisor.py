@@ -219,19 +219,21 @@ class Supervisor(metaclass=_NoPublicConstructor):
         name, numbered = self._child_name(fn, name)
         data, moves = serialize_moving_all(args, root="args")
         shells = [shell for _, shell in moves]
-        self._spawned += 1
         actor: ActorHandle = ActorHandle._create(
-            self, fn, data, shells, name, restart, self._spawned
+            self, fn, data, shells, name, restart, self._spawned + 1
         )
         actor._starter = starter
         actor._with_status = starter is not None
         inc = self._incarnate(actor)
+        # As trio's start_soon: fn is called to get its coroutine, so a sync function runs
+        # before it is found out (with the ports still in flight: nothing was committed).
         coro = self._call(actor, inc)
         if not inspect.iscoroutine(coro):
             raise TypeError(
                 f"fn must be an async function; {getattr(fn, '__qualname__', fn)!r} returned "
                 f"{type(coro).__name__}"
             )
+        self._spawned += 1
         commit(moves)  # only now: a failed spawn detaches nothing (and uses no name)
         if numbered is not None:
             self._names[numbered[0]] = numbered[1]
@@ -484,8 +486,8 @@ class Supervisor(metaclass=_NoPublicConstructor):
                 " spawn children that may finish with restart=Restart.TRANSIENT"
             )
         error = TooManyRestartsError(
-            f"supervisor {self._path} gave up: more than {self._max_restarts} restarts within "
-            f"{self._within:g}s ({why})",
+            f"supervisor {self._path} gave up: more than {self._max_restarts} "
+            f"restart{'' if self._max_restarts == 1 else 's'} within {self._within:g}s ({why})",
             path=self._path,
             max_restarts=self._max_restarts,
             within=self._within,
@@ -584,7 +586,8 @@ async def open_supervisor(
         max_restarts: how many restarts it makes within `within` seconds before it gives
             up (0: give up at the first).
         within: the length of the restart intensity window, in seconds on trio's clock.
-        name: its name in the tree.
+        name: its name in the tree (non-empty, without `/`); by default an actor's
+            supervisor takes the actor's path and a top-level one is `root`.
         backoff: delays the restarts of a child that keeps crashing; `None` restarts at
             once.
 
@@ -607,8 +610,12 @@ async def open_supervisor(
         raise ValueError("max_restarts must be >= 0 and within a positive number of seconds")
     inc = CURRENT.get()
     opener = None if inc is None else inc.actor
+    if name is not None:
+        name = str(name)
+        if not name or "/" in name:
+            raise ValueError(f"a supervisor's name must be non-empty and without '/': {name!r}")
     if opener is None:
-        path = "root" if name is None else str(name)
+        path = "root" if name is None else name
     else:
         path = opener._path if name is None else f"{opener._path}/{name}"
     sup: Supervisor = Supervisor._create(

@@ -865,8 +865,8 @@ def test_backoff_and_intensity_refuse_nonsense() -> None:
 
 
 async def test_open_supervisor_refuses_nonsense() -> None:
-    """A negative ``max_restarts`` or an empty window is a ValueError; a bad strategy a
-    TypeError."""
+    """A negative ``max_restarts``, an empty window or a name that is empty or holds ``/``
+    (it would break paths) is a ValueError; a bad strategy a TypeError."""
     with pytest.raises(ValueError, match="max_restarts"):
         async with open_supervisor(max_restarts=-1):
             pass
@@ -876,6 +876,10 @@ async def test_open_supervisor_refuses_nonsense() -> None:
     with pytest.raises(TypeError, match="RestartStrategy"):
         async with open_supervisor(strategy="one_for_one"):  # type: ignore[arg-type]
             pass
+    for bad in ("", "a/b"):
+        with pytest.raises(ValueError, match="supervisor's name"):
+            async with open_supervisor(name=bad):
+                pass
 
 
 async def test_spawn_refuses_a_detached_port_naming_where_it_is() -> None:
