@@ -204,3 +204,11 @@ async def test_ask_with_an_uncloneable_message_and_no_transfer_list() -> None:
         await ask(channel.port1, [trio.Lock()])
     assert channel.port2.statistics().queued == 0
     assert channel.port1.statistics().entangled
+
+
+async def test_ask_with_a_non_iterable_transfer_is_a_type_error_and_sends_nothing() -> None:
+    """As on a port: ``transfer`` that is not iterable is a TypeError naming the rule."""
+    channel = MessageChannel()
+    with pytest.raises(TypeError, match="transfer must be an iterable"):
+        await ask(channel.port1, "x", transfer=1)  # type: ignore[arg-type]
+    assert channel.port2.statistics().queued == 0

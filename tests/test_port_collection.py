@@ -161,6 +161,9 @@ async def test_a_transfer_list_is_refused_clearly() -> None:
     assert not extra.port1.statistics().transferred
     group.post_message("y", transfer=[])
     assert (await pair.port2.receive()).data == "y"
+    with pytest.raises(TypeError, match="transfer must be an iterable"):  # as on a port
+        group.post_message("z", transfer=1)  # type: ignore[arg-type]
+    assert pair.port2.statistics().queued == 0
 
 
 async def test_statistics_count_broadcasts_and_copies() -> None:
