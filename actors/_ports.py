@@ -67,8 +67,8 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
     `MessagePort()` raises `TypeError`. The web's API (`post_message`, `start`, `close`,
     `onmessage`, `onmessageerror`, `onclose`, event listeners) behaves exactly as the HTML
     standard says, with the decisions D1-D10 where it leaves a choice open (listed in
-    [Ports in depth](../explanation/ports.md)); trio's channel face (`receive`, `async for`,
-    `send`, `aclose`) sits beside it.
+    [Side by side with the web API](../explanation/web-api.md#the-decisions-d1-to-d10));
+    trio's channel face (`receive`, `async for`, `send`, `aclose`) sits beside it.
 
     Each message is delivered once: to the `message` handlers if the port has any when the
     message is dispatched, otherwise to `receive()`.

@@ -1,4 +1,5 @@
 import trio
+
 import actors
 from actors import MessageChannel, Restart
 
