@@ -49,6 +49,7 @@ from actors import (
 )
 
 
+# --8<-- [start:logging]
 def one_line_errors(logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
     """A structlog processor: show a logged exception as its repr, without the traceback."""
     error = event.pop("exc_info", None)
@@ -68,8 +69,10 @@ def configure_logging() -> None:
         wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
     )
+    # --8<-- [end:logging]
 
 
+# --8<-- [start:room]
 def plural(count: int) -> str:
     return f"{count} member{'' if count == 1 else 's'}"
 
@@ -102,8 +105,10 @@ async def room(front: MessagePort) -> None:
             request.reply(door.port1, transfer=[door.port1])
         elif request.data == "members":
             request.reply(len(members))
+    # --8<-- [end:room]
 
 
+# --8<-- [start:client]
 async def client(name: str, door: MessagePort, control: MessagePort) -> None:
     """Join the room, tell the main task what it hears, and do what the main task says."""
     line = MessageChannel()  # made by this incarnation: its ports close when it ends
@@ -122,8 +127,10 @@ async def client(name: str, door: MessagePort, control: MessagePort) -> None:
                 return  # a TEMPORARY actor that returns is done
             case "crash":
                 raise RuntimeError(f"{name} tripped over the network cable")
+    # --8<-- [end:client]
 
 
+# --8<-- [start:main]
 async def main() -> None:
     configure_logging()
     front = MessageChannel()
@@ -180,6 +187,7 @@ async def main() -> None:
         left = await actors.ask(front.port1, "members")
         supervisor.cancel()
     print(f"chat_room done: 3 joined, bob left, carol crashed, {plural(left)} still in the room")
+    # --8<-- [end:main]
 
 
 if __name__ == "__main__":

@@ -37,19 +37,24 @@ alice,coffee,1,7.25
 BULK = 10  # from this quantity on, an order line gets 10% off
 
 
+# --8<-- [start:end_of_stream]
 def end_of_stream(out: MessagePort, what: str) -> None:
     """This stage is done: say so, and close its output so the next stage's input ends too."""
     print(f"  {actors.current_actor().name}: {what}, closing output")
     out.close()
+    # --8<-- [end:end_of_stream]
 
 
+# --8<-- [start:source]
 async def source(lines: list[str], out: MessagePort) -> None:
     """Emit the raw lines, then end the stream."""
     for line in lines:
         out.post_message(line)
     end_of_stream(out, f"sent {len(lines)} lines")
+    # --8<-- [end:source]
 
 
+# --8<-- [start:parse]
 async def parse(inbox: MessagePort, out: MessagePort) -> None:
     """Text lines in, orders out (comments and blank lines dropped)."""
     count = 0
@@ -62,6 +67,7 @@ async def parse(inbox: MessagePort, out: MessagePort) -> None:
         cents = int(Decimal(price) * 100)
         out.post_message({"customer": customer, "item": item, "qty": int(quantity), "cents": cents})
     end_of_stream(out, f"input ended after {count} messages")
+    # --8<-- [end:parse]
 
 
 async def transform(inbox: MessagePort, out: MessagePort) -> None:
@@ -89,6 +95,7 @@ async def sink(inbox: MessagePort, out: MessagePort) -> None:
     end_of_stream(out, f"input ended after {count} messages")
 
 
+# --8<-- [start:main]
 async def main() -> None:
     links = [MessageChannel() for _ in range(4)]
     result = links[-1].port2  # the only port the main task keeps
@@ -109,6 +116,7 @@ async def main() -> None:
         print(f"  {customer:>6} owes {cents / 100:7.2f}")
     total = sum(report["owed"].values())
     print(f"pipeline done: {report['orders']} orders, {total / 100:.2f} in total")
+    # --8<-- [end:main]
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ def configure_logging() -> None:
     )
 
 
+# --8<-- [start:worker]
 async def worker(inbox: MessagePort, results: MessagePort) -> None:
     """Answer ``100 // n`` for each ``n``; ``n == 0`` raises ZeroDivisionError."""
     me = actors.current_actor()
@@ -57,8 +58,10 @@ async def worker(inbox: MessagePort, results: MessagePort) -> None:
     async for event in inbox:
         n = event.data
         results.post_message({"n": n, "answer": 100 // n, "incarnation": me.incarnation})
+    # --8<-- [end:worker]
 
 
+# --8<-- [start:main]
 async def main() -> None:
     configure_logging()
     jobs, results = MessageChannel(), MessageChannel()
@@ -85,6 +88,7 @@ async def main() -> None:
         stats = handle.statistics()
         print(f"  worker: {stats.state.value} after {stats.restarts} restarts")
         print(f"supervised_worker done: TooManyRestartsError at incarnation {handle.incarnation}")
+    # --8<-- [end:main]
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ she; for Mrs. Long has just been here, and she told me all about it.
 WORKERS = 3
 
 
+# --8<-- [start:worker]
 async def worker(inbox: MessagePort) -> None:
     """Count the words of every job that arrives; reply on the port ``ask`` sent with it."""
     name = actors.current_actor().name
@@ -49,8 +50,10 @@ async def worker(inbox: MessagePort) -> None:
         event.reply({"worker": name, "counts": dict(counts)})
         jobs += 1
     print(f"{name}: inbox closed after {jobs} jobs, stopping")
+    # --8<-- [end:worker]
 
 
+# --8<-- [start:coordinator]
 async def coordinator(workers: list[MessagePort]) -> collections.Counter[str]:
     lines = TEXT.splitlines()
     replies: dict[int, Any] = {}
@@ -71,8 +74,10 @@ async def coordinator(workers: list[MessagePort]) -> collections.Counter[str]:
         totals.update(counts)
         print(f"  line {i} counted by {replies[i]['worker']}: {sum(counts.values())} words")
     return totals
+    # --8<-- [end:coordinator]
 
 
+# --8<-- [start:main]
 async def main() -> None:
     async with actors.open_supervisor(name="word_count") as supervisor:
         inboxes = []
@@ -87,6 +92,7 @@ async def main() -> None:
     print(f"{sum(totals.values())} words, {len(totals)} distinct; most common:")
     for word, count in totals.most_common(5):
         print(f"  {word:>8} {count}")
+    # --8<-- [end:main]
 
 
 if __name__ == "__main__":
