@@ -59,6 +59,11 @@ class MessagePortStatistics:
     """`onmessage` plus the `message` listeners: while above 0, handlers get the messages."""
 
 
+def _messages_queued(core: PortCore) -> int:
+    """Messages in the queue, leaving out the close and lagged markers."""
+    return sum(1 for item in core.queue if item[0] is not CLOSE and item[0] is not LAGGED)
+
+
 @final
 class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
     """One end of a channel: post to its peer, receive what the peer posts.
@@ -87,7 +92,7 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
             return f"<MessagePort {self._state}>"
         flags = [core.id, "started" if core.enabled else "not started"]
         flags.append("entangled" if core.peer is not None else "disentangled")
-        return f"<MessagePort {' '.join(flags)} queued={len(core.queue)}>"
+        return f"<MessagePort {' '.join(flags)} queued={_messages_queued(core)}>"
 
     # -- the web's API --------------------------------------------------------------------
 
@@ -236,7 +241,7 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
                 message_handlers=handlers,
             )
         return MessagePortStatistics(
-            queued=sum(1 for item in core.queue if item[0] is not CLOSE and item[0] is not LAGGED),
+            queued=_messages_queued(core),
             started=core.enabled,
             entangled=core.peer is not None,
             closed=False,

@@ -724,3 +724,16 @@ async def test_a_message_handed_to_a_blocked_receive_survives_a_close() -> None:
         channel.port1.post_message("handed over")
         channel.port2.close()
     assert got == ["handed over"]
+
+
+async def test_repr_counts_messages_as_statistics_does() -> None:
+    """A port's repr shows the messages it holds; the close marker behind them is not one."""
+    channel = MessageChannel()
+    channel.port1.post_message("a")
+    channel.port1.close()
+    await trio.testing.wait_all_tasks_blocked()
+    assert channel.port2.statistics().queued == 1
+    assert repr(channel.port2).endswith("disentangled queued=1>")
+    assert (await channel.port2.receive()).data == "a"
+    assert repr(channel.port2).endswith("queued=0>")
+    assert channel.port2.statistics().queued == 0
