@@ -3,6 +3,7 @@
 
     python3 dev.py demo     # the main demo (examples/word_count.py)
     python3 dev.py test     # the whole test suite
+    python3 dev.py setup    # only create or update .venv (then run anything with .venv/bin/python)
     python3 dev.py lint     # ruff check, ruff format --check, mypy --strict
     python3 dev.py docs     # serve the documentation site at http://127.0.0.1:8000
     python3 dev.py docs-build   # build it into site/ as CI does (mkdocs build --strict)
