@@ -601,8 +601,8 @@ async def open_supervisor(
             ports; then the `async with` raises this, chained to the last crash.
         TypeError: `strategy` is not a [`RestartStrategy`][actors.RestartStrategy]
             (raised on entering the block).
-        ValueError: `max_restarts` is negative, or `within` is not a positive, finite
-            number (raised on entering the block).
+        ValueError: `max_restarts` is negative, `within` is not a positive, finite
+            number, or `name` is empty or holds `/` (raised on entering the block).
     """
     if not isinstance(strategy, RestartStrategy):
         raise TypeError(f"strategy must be a RestartStrategy, not {strategy!r}")
