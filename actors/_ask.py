@@ -7,7 +7,7 @@ from typing import Any
 
 import trio
 
-from ._clone import transfer_list
+from ._clone import transfer_items
 from ._ports import MessageChannel, MessagePort
 
 __all__ = ["ask"]
@@ -54,7 +54,7 @@ async def ask(
         if transfer is None:
             port._post_asking(message, theirs)
         else:
-            port.post_message(message, [*transfer_list(transfer), theirs])
+            port.post_message(message, [*transfer_items(transfer), theirs])
         try:
             event = await mine.receive()
         except trio.EndOfChannel:

@@ -392,18 +392,24 @@ def _too_deep(message: object) -> DataCloneError:
     )
 
 
-def transfer_list(transfer: Iterable[object] | None, source: object = None) -> list[Transferable]:
-    """Check a transfer list before anything is cloned: transferable, no duplicates, not
-    `source` (the posting port). Raises `TypeError` when it is not an iterable at all."""
+def transfer_items(transfer: Iterable[object] | None) -> list[object]:
+    """The objects of a transfer argument, unchecked. Raises `TypeError` when it is neither
+    `None` nor an iterable."""
     if transfer is None:
         return []
     try:
-        items = list(transfer)
+        return list(transfer)
     except TypeError:
         raise TypeError(
             f"transfer must be an iterable of transferable objects or None, "
             f"not {type(transfer).__name__}"
         ) from None
+
+
+def transfer_list(transfer: Iterable[object] | None, source: object = None) -> list[Transferable]:
+    """Check a transfer list before anything is cloned: transferable, no duplicates, not
+    `source` (the posting port). Raises `TypeError` when it is not an iterable at all."""
+    items = transfer_items(transfer)
     seen: set[int] = set()
     for i, item in enumerate(items):
         where = f"transfer[{i}]"

@@ -18,7 +18,7 @@ from typing import final
 import attrs
 import trio
 
-from ._clone import ATOMIC, clone, transfer_list
+from ._clone import ATOMIC, clone, transfer_items
 from ._exceptions import DataCloneError
 from ._log import debug
 from ._ports import MessagePort, _close_ports_in
@@ -315,7 +315,7 @@ class PortCollection:
                 self._waiters.discard(wake)
 
     def _validate(self, message: object, transfer: Iterable[object] | None) -> object:
-        if transfer_list(transfer):  # a TypeError for a non-iterable, as on ports
+        if transfer_items(transfer):  # a TypeError for a non-iterable, as on ports
             raise DataCloneError(
                 "a PortCollection cannot transfer: one object cannot move to many ports "
                 "(post to one port with a transfer list instead)",
