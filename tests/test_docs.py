@@ -58,12 +58,8 @@ def fences() -> list[tuple[str, str, str, str]]:
 
 
 def includes(body: str) -> list[str]:
-    """The files a block includes; raises if the block holds anything else."""
-    lines = [line for line in body.splitlines() if line.strip()]
-    targets = [m.group(1) for line in lines if (m := INCLUDE.match(line))]
-    assert lines, "an empty block"
-    assert len(targets) == len(lines), f"inline code instead of an include: {body[:200]!r}"
-    return targets
+    """The files a block includes (its ``--8<--`` lines)."""
+    return [m.group(1) for line in body.splitlines() if (m := INCLUDE.match(line))]
 
 
 FENCES = fences()
@@ -85,6 +81,11 @@ def test_code_blocks_only_include_tested_files(
     where: str, language: str, title: str, body: str
 ) -> None:
     """A code or output block is an include of a file under docs/snippets/ or examples/."""
+    lines = [line for line in body.splitlines() if line.strip()]
+    assert lines, f"{where}: an empty block"
+    assert len(includes(body)) == len(lines), (
+        f"{where}: inline code, not an include: {body[:200]!r}"
+    )
     for target in includes(body):
         path = ROOT / target
         assert path.is_file(), f"{where} includes {target}, which does not exist"
@@ -98,14 +99,10 @@ def test_code_blocks_only_include_tested_files(
 
 def test_every_snippet_is_shown_somewhere() -> None:
     """No snippet file is orphaned: each is included by at least one page."""
-    included = {ROOT / t for _, _, _, body in FENCES for t in _safe_includes(body)}
+    included = {ROOT / t for _, _, _, body in FENCES for t in includes(body)}
     files = {p for p in SNIPPETS.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
     helpers = {p for p in files if p.name.startswith("_") or p.name == "conftest.py"}
     assert sorted(map(str, files - helpers - included)) == []
-
-
-def _safe_includes(body: str) -> list[str]:
-    return [m.group(1) for line in body.splitlines() if (m := INCLUDE.match(line))]
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=[str(p.relative_to(SNIPPETS)) for p in SCRIPTS])
