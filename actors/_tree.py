@@ -20,9 +20,11 @@ class ActorTree:
     """One node of [`Supervisor.tree()`][actors.Supervisor.tree]: a supervisor or an actor,
     with what is under it.
 
-    `str(tree)` draws the whole tree, one line per node. An actor that opened a supervisor
-    shows that supervisor's strategy on its own line and its children under it. A snapshot:
-    it does not change as the tree does.
+    `str(tree)` draws the whole tree, one line per node: a supervisor's path, `[strategy]`
+    and the restarts it made (if any); an actor's name, state, incarnation, its own restarts
+    (if any), open ports and queued messages (if any). An actor that opened a supervisor
+    shows that supervisor's `[strategy]` at the end of its own line and its children under
+    it. A snapshot: it does not change as the tree does.
     """
 
     path: str
@@ -68,12 +70,16 @@ class ActorTree:
     def _describe(self, top: bool) -> str:
         parts = [self.path if top else self.name]
         if self.kind == "actor":
-            parts += [self.state, f"incarnation {self.incarnation}", f"ports {self.ports}"]
+            # the actor's own figures first, so "restarts" never reads as its supervisor's
+            parts += [self.state, f"incarnation {self.incarnation}"]
+            if self.restarts:
+                parts.append(f"restarts {self.restarts}")
+            parts.append(f"ports {self.ports}")
             if self.queued:
                 parts.append(f"queued {self.queued}")
         if self.strategy is not None:
             parts.append(f"[{self.strategy}]")
-        if self.restarts:
+        if self.kind == "supervisor" and self.restarts:
             parts.append(f"restarts {self.restarts}")
         return "  ".join(parts)
 

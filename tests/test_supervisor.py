@@ -761,7 +761,7 @@ async def test_statistics_and_tree() -> None:
         assert str(tree) == (
             "root  [one_for_one]\n"
             "├── db  running  incarnation 1  ports 0  [one_for_all]\n"
-            "│   └── writer  running  incarnation 2  ports 1  queued 1  restarts 1\n"
+            "│   └── writer  running  incarnation 2  restarts 1  ports 1  queued 1\n"
             "└── web  running  incarnation 1  ports 2"
         )
         sup.cancel()
