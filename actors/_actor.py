@@ -33,7 +33,8 @@ class ActorState(enum.Enum):
     """Where an actor is in its life (`ActorHandle.statistics().state`)."""
 
     RUNNING = "running"
-    """An incarnation is running."""
+    """An incarnation is scheduled or running: the state from the moment `spawn` (or a
+    restart) schedules its task, before that task has necessarily run."""
     RESTARTING = "restarting"
     """Down, waiting to be started again: for its siblings to stop, or for its back-off."""
     STOPPING = "stopping"

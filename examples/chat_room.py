@@ -25,7 +25,7 @@ another, so the transcript is the same on every run however trio orders the task
 Carol's crash is logged by the library (structlog); ``configure_logging`` renders it as one
 line on stderr instead of a traceback.
 
-Run it: ``python3 examples/chat_room.py``.
+Run it (after ``python3 dev.py setup``): ``.venv/bin/python examples/chat_room.py``.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@
    client learns of the death on its own port: ``receive()`` raises ``trio.EndOfChannel``,
    ``onclose`` fires, and a later ``ask`` raises ``trio.BrokenResourceError``.
 
-Run it: ``python3 examples/echo.py``.
+Run it (after ``python3 dev.py setup``): ``.venv/bin/python examples/echo.py``.
 """
 
 from __future__ import annotations

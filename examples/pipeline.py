@@ -11,7 +11,7 @@ because the upstream port was closed and every message it sent was received), th
 its output, and the next stage's ``async for`` ends in turn. The stages are ``TRANSIENT``: a
 normal return stops them for good, a crash would restart them on the same ports.
 
-Run it: ``python3 examples/pipeline.py``.
+Run it (after ``python3 dev.py setup``): ``.venv/bin/python examples/pipeline.py``.
 """
 
 from __future__ import annotations

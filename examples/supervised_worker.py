@@ -13,7 +13,7 @@ under a ``ONE_FOR_ONE`` supervisor as a ``PERMANENT`` child:
 The library logs each crash and restart with structlog. ``configure_logging`` renders them
 as one line each, on stderr, instead of a traceback.
 
-Run it: ``python3 examples/supervised_worker.py``.
+Run it (after ``python3 dev.py setup``): ``.venv/bin/python examples/supervised_worker.py``.
 """
 
 from __future__ import annotations

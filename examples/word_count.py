@@ -13,7 +13,8 @@ Each worker is an actor that owns one port and nothing else. The coordinator (th
    The workers are ``TRANSIENT`` (restarted only after a crash), so a return stops them for
    good and the supervisor block exits.
 
-Run it: ``python3 dev.py demo`` (or ``python3 examples/word_count.py``).
+Run it: ``python3 dev.py demo``, or, after ``python3 dev.py setup``,
+``.venv/bin/python examples/word_count.py``.
 """
 
 from __future__ import annotations

@@ -8,9 +8,10 @@ async def main():
     work = MessageChannel()  # work.port2 is the port that moves
     work.port1.post_message("queued before the move")
 
+    print("work.port2 before the post:", work.port2)
     message = {"job": "resize", "reply_to": work.port2}
     carrier.port1.post_message(message, transfer=[work.port2])
-    print("sender's work.port2:", work.port2)
+    print("work.port2 after the post: ", work.port2)
 
     event = await carrier.port2.receive()
     port = event.ports[0]  # the new object standing for work.port2

@@ -25,7 +25,7 @@ async def main():
         handle = sup.spawn(tally, channel.port2)  # PERMANENT: a server
         for n in (1, 2, 3):
             channel.port1.post_message(n)
-        show(handle)  # tally has not run yet
+        show(handle)  # "running" already, but tally's task has not run yet
         await trio.testing.wait_all_tasks_blocked()
         show(handle)  # it has taken all three and waits for more
 

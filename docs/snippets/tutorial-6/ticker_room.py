@@ -10,8 +10,10 @@ from actors import MessageChannel, PortCollection, open_supervisor
 
 structlog.configure(
     processors=[
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.KeyValueRenderer(key_order=["event", "actor"]),
+        structlog.processors.KeyValueRenderer(
+            key_order=["event", "actor", "incarnation", "intensity_left"],
+            drop_missing=True,
+        ),
     ],
     wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
 )

@@ -1,4 +1,4 @@
-"""Run the example as `python3 examples/chat_room.py` does."""
+"""Run the example as `.venv/bin/python examples/chat_room.py` does."""
 
 import runpy
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Run the example as `python3 examples/pipeline.py` does."""
+"""Run the example as `.venv/bin/python examples/pipeline.py` does."""
 
 import runpy
 from pathlib import Path

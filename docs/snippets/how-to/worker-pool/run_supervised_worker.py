@@ -1,4 +1,4 @@
-"""Run the example as `python3 examples/supervised_worker.py` does."""
+"""Run the example as `.venv/bin/python examples/supervised_worker.py` does."""
 
 import runpy
 from pathlib import Path

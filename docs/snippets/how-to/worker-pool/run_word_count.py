@@ -1,4 +1,4 @@
-"""Run the example as `python3 examples/word_count.py` does."""
+"""Run the example as `.venv/bin/python examples/word_count.py` does."""
 
 import runpy
 from pathlib import Path
