@@ -147,3 +147,23 @@ def test_reference_documents_every_public_name() -> None:
     documented = set(re.findall(r"^::: actors\.(\w+)\s*$", text, re.M))
     assert sorted(set(actors.__all__) - documented) == []
     assert sorted(documented - set(actors.__all__)) == []
+
+
+def test_reference_member_lists_are_complete() -> None:
+    """Where a reference entry lists its members by hand (to order them, or to show inherited
+    ones), it lists every public attribute of the class: a new method cannot go missing."""
+    import actors
+
+    text = "\n".join(p.read_text() for p in sorted((DOCS / "reference").glob("*.md")))
+    entry = re.compile(r"^::: actors\.(\w+)\n((?:    .*\n)*)", re.M)
+    checked = 0
+    for match in entry.finditer(text):
+        listed = re.search(r"^      members:\n((?:        - \w+\n)+)", match.group(2), re.M)
+        if listed is None:
+            continue
+        members = set(re.findall(r"- (\w+)", listed.group(1)))
+        cls = getattr(actors, match.group(1))
+        public = {name for name in dir(cls) if not name.startswith("_")}
+        assert sorted(public - members) == [], match.group(1)
+        checked += 1
+    assert checked >= 4
