@@ -1,4 +1,6 @@
-"""MkDocs hooks: serve Mermaid from the site itself, so diagrams render offline.
+"""MkDocs hooks: serve Mermaid from the site itself, so diagrams render offline; resolve
+snippet paths from the repository root, so `mkdocs build -f path/to/mkdocs.yml` works from
+any directory.
 
 Material for MkDocs renders ```mermaid blocks with the global ``mermaid`` if a page already
 has one, and otherwise fetches ``mermaid@11`` from unpkg.com at view time. A reader offline,
@@ -53,6 +55,9 @@ def _fetch() -> bytes:
 
 
 def on_config(config: Any) -> Any:
+    # Snippet paths are relative to the repository, wherever mkdocs is run from.
+    root = str(Path(config["config_file_path"]).resolve().parent)
+    config["mdx_configs"].setdefault("pymdownx.snippets", {})["base_path"] = [root]
     if not CACHE.exists():
         CACHE.parent.mkdir(parents=True, exist_ok=True)
         partial = CACHE.with_suffix(".part")
