@@ -36,7 +36,8 @@ class ActorState(enum.Enum):
     """An incarnation is scheduled or running: the state from the moment `spawn` (or a
     restart) schedules its task, before that task has necessarily run."""
     RESTARTING = "restarting"
-    """Down, waiting to be started again: for its siblings to stop, or for its back-off."""
+    """Being restarted: a sibling caught in a group restart whose incarnation is winding
+    down, or an actor that is down and waits for its siblings to stop or for its back-off."""
     STOPPING = "stopping"
     """Asked to stop for good; its incarnation is still winding down."""
     STOPPED = "stopped"
@@ -75,6 +76,7 @@ class ActorHandle(metaclass=_NoPublicConstructor):
     `incarnation` counts the runs of the function. It has no public constructor.
     """
 
+    _made_by = "handles come from Supervisor.spawn() and current_actor()"
     __slots__ = (
         "__weakref__",
         "_args",

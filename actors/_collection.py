@@ -261,6 +261,7 @@ class PortCollection:
         Raises:
             DataCloneError: `message` cannot be cloned (nobody got it), or `transfer` is
                 not empty: one object cannot move to many ports.
+            TypeError: `transfer` is neither `None` nor iterable.
         """
         data = self._validate(message, transfer)
         self._broadcast(data, bounded=self._policy is not SlowMemberPolicy.WAIT)

@@ -26,12 +26,13 @@ __all__ = ["MessageChannel", "MessagePort", "MessagePortStatistics"]
 
 
 class _NoPublicConstructor(ABCMeta):
-    """Metaclass for classes only the library makes (as trio's `NoPublicConstructor`)."""
+    """Metaclass for classes only the library makes (as trio's `NoPublicConstructor`). A class
+    says where its objects come from in a `_made_by` class attribute."""
 
     def __call__(cls, *args: object, **kwargs: object) -> NoReturn:
         raise TypeError(
             f"{cls.__module__}.{cls.__qualname__} has no public constructor; "
-            "ports come from MessageChannel() and from transfer"
+            f"{getattr(cls, '_made_by', 'the library makes them')}"
         )
 
     def _create(cls, *args: Any, **kwargs: Any) -> Any:
@@ -85,6 +86,7 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
 
     __slots__ = ("__weakref__",)
     _owned = True
+    _made_by = "ports come from MessageChannel() and from transfer"
 
     def __repr__(self) -> str:
         core = self._core

@@ -49,6 +49,8 @@ class Supervisor(metaclass=_NoPublicConstructor):
     Made by [`open_supervisor()`][actors.open_supervisor]; it has no public constructor.
     """
 
+    _made_by = "open one with 'async with actors.open_supervisor() as sup'"
+
     __slots__ = (
         "__weakref__",
         "_backoff",
@@ -136,7 +138,8 @@ class Supervisor(metaclass=_NoPublicConstructor):
             fn: the async function to run, and run again on each restart.
             *args: its positional arguments.
             name: the child's name among its siblings (no `/`); by default the function's
-                `__name__`, numbered (`worker`, `worker-2`, ...) when taken.
+                `__name__`, numbered in spawn order (`worker`, `worker-2`, ...; a number is
+                never reused, even after its child stopped).
             restart: when the child is restarted after it ends.
 
         Returns:
@@ -396,12 +399,11 @@ class Supervisor(metaclass=_NoPublicConstructor):
             group.delay = max(group.delay, old.delay)
         actor._pending = group
         group.members.add(actor)
+        actor._state = ActorState.RESTARTING  # a sibling winding down is already restarting
         inc = actor._incarnation
         if inc is not None:
             group.waiting.add(actor)
             inc.scope.cancel()
-        else:
-            actor._state = ActorState.RESTARTING
 
     def _down(self, actor: ActorHandle) -> None:
         group = actor._pending
@@ -599,13 +601,18 @@ async def open_supervisor(
         TooManyRestartsError: more than `max_restarts` restarts within `within` seconds.
             The supervisor cancelled the block, stopped every child and closed their
             ports; then the `async with` raises this, chained to the last crash.
-        TypeError: `strategy` is not a [`RestartStrategy`][actors.RestartStrategy]
-            (raised on entering the block).
+        TypeError: `strategy` is not a [`RestartStrategy`][actors.RestartStrategy],
+            `max_restarts` is not an `int`, or `backoff` is neither a
+            [`Backoff`][actors.Backoff] nor `None` (raised on entering the block).
         ValueError: `max_restarts` is negative, `within` is not a positive, finite
             number, or `name` is empty or holds `/` (raised on entering the block).
     """
     if not isinstance(strategy, RestartStrategy):
         raise TypeError(f"strategy must be a RestartStrategy, not {strategy!r}")
+    if isinstance(max_restarts, bool) or not isinstance(max_restarts, int):
+        raise TypeError(f"max_restarts must be an int, not {max_restarts!r}")
+    if backoff is not None and not isinstance(backoff, Backoff):
+        raise TypeError(f"backoff must be a Backoff or None, not {backoff!r}")
     if max_restarts < 0 or not math.isfinite(within) or within <= 0:
         raise ValueError("max_restarts must be >= 0 and within a positive number of seconds")
     inc = CURRENT.get()

@@ -23,8 +23,9 @@ class ActorTree:
     `str(tree)` draws the whole tree, one line per node: a supervisor's path, `[strategy]`
     and the restarts it made (if any); an actor's name, state, incarnation, its own restarts
     (if any), open ports and queued messages (if any). An actor that opened a supervisor
-    shows that supervisor's `[strategy]` at the end of its own line and its children under
-    it. A snapshot: it does not change as the tree does.
+    without a `name` shows that supervisor's `[strategy]` at the end of its own line and its
+    children under it; a named one is a node of its own under the actor. A snapshot: it
+    does not change as the tree does.
     """
 
     path: str

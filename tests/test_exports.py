@@ -76,3 +76,17 @@ async def test_a_port_is_a_trio_receive_channel() -> None:
     pair.port1.close()
     assert await drain(pair.port2) == ["a", "b"]
     assert pair.port2.statistics().closed  # async with closed it
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("MessagePort", "MessageChannel()"),
+        ("ActorHandle", "Supervisor.spawn()"),
+        ("Supervisor", "open_supervisor()"),
+    ],
+)
+def test_classes_without_a_constructor_say_where_objects_come_from(name: str, hint: str) -> None:
+    """Calling a class only the library makes is a TypeError that names the way to get one."""
+    with pytest.raises(TypeError, match=re.escape(hint)):
+        getattr(actors, name)()

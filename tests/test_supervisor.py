@@ -880,6 +880,12 @@ async def test_open_supervisor_refuses_nonsense() -> None:
         with pytest.raises(ValueError, match="supervisor's name"):
             async with open_supervisor(name=bad):
                 pass
+    with pytest.raises(TypeError, match="max_restarts must be an int"):
+        async with open_supervisor(max_restarts=2.5):  # type: ignore[arg-type]
+            pass
+    with pytest.raises(TypeError, match="backoff must be a Backoff"):
+        async with open_supervisor(backoff=0.1):  # type: ignore[arg-type]
+            pass
 
 
 async def test_spawn_refuses_a_detached_port_naming_where_it_is() -> None:
@@ -910,3 +916,44 @@ async def test_the_same_port_twice_in_the_arguments_is_one_port() -> None:
     async with open_supervisor() as sup:
         sup.spawn(child, channel.port2, channel.port2, restart=Restart.TEMPORARY)
     assert got == [True]
+
+
+async def test_a_sibling_winding_down_for_a_group_restart_is_restarting() -> None:
+    """ONE_FOR_ALL: from the moment the supervisor cancels a sibling for the group restart, the
+    sibling's state is RESTARTING, also while its cleanup still runs."""
+    crash, cleanup = trio.Event(), trio.Event()
+    fragile_runs = 0
+
+    async def fragile() -> None:
+        nonlocal fragile_runs
+        fragile_runs += 1
+        if fragile_runs == 1:
+            await crash.wait()
+            raise Boom
+        await trio.sleep_forever()
+
+    async def careful() -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            with trio.CancelScope(shield=True):
+                await cleanup.wait()
+
+    async with open_supervisor(strategy=RestartStrategy.ONE_FOR_ALL) as sup:
+        a, b = sup.spawn(fragile), sup.spawn(careful)
+        await trio.testing.wait_all_tasks_blocked()
+        crash.set()
+        await trio.testing.wait_all_tasks_blocked()
+        try:
+            assert (a.statistics().state, b.statistics().state) == (
+                ActorState.RESTARTING,
+                ActorState.RESTARTING,
+            )
+            stats = sup.statistics()
+            assert (stats.running, stats.restarting) == (0, 2)
+        finally:
+            cleanup.set()  # so a failed assertion does not leave the block waiting forever
+        await trio.testing.wait_all_tasks_blocked()
+        assert (a.statistics().incarnation, b.statistics().incarnation) == (2, 2)
+        assert b.statistics().state is ActorState.RUNNING
+        sup.cancel()
