@@ -22,7 +22,7 @@ import inspect
 import math
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVarTuple, final
 
 import structlog
@@ -563,15 +563,14 @@ def _log(actor: ActorHandle) -> Any:
     return logger(actor=actor._path)
 
 
-@asynccontextmanager
-async def open_supervisor(
+def open_supervisor(
     *,
     strategy: RestartStrategy = RestartStrategy.ONE_FOR_ONE,
     max_restarts: int = 3,
     within: float = 5.0,
     name: str | None = None,
     backoff: Backoff | None = None,
-) -> AsyncIterator[Supervisor]:
+) -> AbstractAsyncContextManager[Supervisor]:
     """Open a supervisor: a nursery whose children are actors it restarts.
 
     Use it as `async with open_supervisor(...) as sup:`. The block's exit waits until every
@@ -593,8 +592,9 @@ async def open_supervisor(
         backoff: delays the restarts of a child that keeps crashing; `None` restarts at
             once.
 
-    Yields:
-        (Supervisor): The supervisor, to [`spawn`][actors.Supervisor.spawn] and
+    Returns:
+        An async context manager (as trio's `open_nursery()`) whose `async with` gives the
+            [`Supervisor`][actors.Supervisor], to [`spawn`][actors.Supervisor.spawn] and
             [`start`][actors.Supervisor.start] children with.
 
     Raises:
@@ -607,6 +607,17 @@ async def open_supervisor(
         ValueError: `max_restarts` is negative, `within` is not a positive, finite
             number, or `name` is empty or holds `/` (raised on entering the block).
     """
+    return _supervising(strategy, max_restarts, within, name, backoff)
+
+
+@asynccontextmanager
+async def _supervising(
+    strategy: RestartStrategy,
+    max_restarts: int,
+    within: float,
+    name: str | None,
+    backoff: Backoff | None,
+) -> AsyncIterator[Supervisor]:
     if not isinstance(strategy, RestartStrategy):
         raise TypeError(f"strategy must be a RestartStrategy, not {strategy!r}")
     if isinstance(max_restarts, bool) or not isinstance(max_restarts, int):
