@@ -83,17 +83,18 @@ class ActorHandle(metaclass=_NoPublicConstructor):
         "_current",
         "_done",
         "_fn",
+        "_group",
         "_incarnation",
         "_index",
         "_last_crash",
         "_name",
         "_number",
         "_path",
-        "_pending",
         "_restart",
         "_restart_times",
         "_restarts",
         "_shells",
+        "_shutdown",
         "_starter",
         "_state",
         "_stop_requested",
@@ -128,7 +129,8 @@ class ActorHandle(metaclass=_NoPublicConstructor):
         self._restart_times: deque[float] | None = None
         self._last_crash: Exception | None = None
         self._stop_requested = False
-        self._pending: Any = None  # the supervisor's pending group restart it is part of
+        self._group: Any = None  # the pending group restart it is part of (`_driver.Group`)
+        self._shutdown: float | None = 5.0  # seconds to end once cancelled; None: no limit
         self._starter: Any = None  # the waiting Supervisor.start() call, until started()
         self._with_status = False  # started by Supervisor.start(): fn takes task_status
         self._done: trio.Event | None = None
@@ -157,11 +159,17 @@ class ActorHandle(metaclass=_NoPublicConstructor):
         """When the supervisor restarts this child: `PERMANENT`, `TRANSIENT`, `TEMPORARY`."""
         return self._restart
 
+    @property
+    def shutdown(self) -> float | None:
+        """Seconds it may take to end once cancelled (`None`: no limit), as given to `spawn`."""
+        return self._shutdown
+
     def cancel(self) -> None:
         """Stop this child for good, whatever its restart type. Idempotent; never blocks.
 
-        Its running incarnation is cancelled; when it has finished, every port the child
-        owns is closed (its peers see `onclose` / `EndOfChannel`) and `wait()` returns.
+        Its running incarnation is cancelled at once; when it has finished (or its
+        `shutdown` deadline has passed), every port the child owns is closed (its peers see
+        `onclose` / `EndOfChannel`) and `wait()` returns.
         """
         self._supervisor._stop(self)
 
@@ -257,7 +265,7 @@ class TaskStatus(trio.TaskStatus[Any]):
         starter = self._actor._starter
         inc = self._actor._incarnation
         if inc is not None:
-            inc.ready()
+            inc.mark("ready")
         if starter is None:
             return  # a restart: nobody waits; ports in value still belong to the incarnation
         data, moves = serialize_moving_all(value, root="started value")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias, final
 
 import trio
 
-from ._log import logger
+from ._log import describe, logger
 from ._owner import CURRENT
 
 if TYPE_CHECKING:
@@ -335,7 +335,7 @@ class EventTarget:
         logger().error(
             "event_listener_failed",
             event_type=event.type,
-            listener=getattr(entry.callback, "__qualname__", repr(entry.callback)),
+            listener=describe(entry.callback),
             exc_info=exc,
             **self._log_context(),
         )

@@ -13,7 +13,7 @@ This module knows nothing of ports or supervisors: it holds weak references and 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final, final
@@ -28,35 +28,74 @@ __all__ = ["CURRENT", "Incarnation", "adopt"]
 
 @final
 class Incarnation:
-    """One run of an actor: its cancel scope, the ports it owns, its running async handlers."""
+    """One run of an actor: its cancel scope, the ports it owns, its running async handlers.
+
+    Its scope is shielded: a cancellation from outside the supervisor never reaches the actor
+    directly. Only its supervisor stops it (`stop()`), one child at a time, in order.
+    """
 
     __slots__ = (
         "actor",
+        "attached",
+        "began",
+        "deadline",
         "ended",
         "failure",
+        "finished",
+        "halted",
         "handlers",
         "idle",
+        "killed",
         "number",
         "ports",
-        "readiness",
+        "ready",
         "scope",
+        "slot",
+        "task",
+        "waiters",
     )
 
     def __init__(self, actor: ActorHandle, number: int) -> None:
         self.actor = actor
         self.number = number
-        self.scope = trio.CancelScope()
+        self.scope = trio.CancelScope(shield=True)
         self.ports: weakref.WeakSet[Any] | None = None
+        # Ports whose handlers it set up: those it does not own lose them when it ends.
+        self.attached: weakref.WeakSet[Any] | None = None
         self.handlers: set[trio.CancelScope] | None = None
         self.failure: Exception | None = None  # from a message handler that raised
-        self.ended = False
+        self.ended = False  # its end() began: handlers are cancelled, ports about to close
+        self.halted = False  # its function ended, it crashed or it was asked to stop
+        self.killed = False  # its supervisor gave up waiting for it (its deadline passed)
         self.idle: trio.Event | None = None  # set when the last handler is done, if awaited
-        self.readiness: trio.Event | None = None  # awaited by the next child of a group restart
+        self.task: trio.lowlevel.Task | None = None
+        self.slot: Sequence[object] = ()  # the slot's ports and buffers it was started with
+        self.deadline: float | None = None  # when it was asked to stop: the time it must end by
+        # Milestones, each a flag whose trio.Event is made only if someone waits for it.
+        self.began = False  # its task is running (siblings begin in spawn order)
+        self.ready = False  # began; for a child of Supervisor.start(), called started()
+        self.finished = False  # its task is done with it: ports closed or moved on
+        self.waiters: dict[str, trio.Event] | None = None
 
-    def ready(self) -> None:
-        """The actor began (or called `task_status.started()`, or ended)."""
-        if self.readiness is not None:
-            self.readiness.set()
+    def mark(self, milestone: str) -> None:
+        """Reach `milestone` (`began`, `ready` or `finished`) and wake whoever waits for it."""
+        if getattr(self, milestone):
+            return
+        setattr(self, milestone, True)
+        waiters = self.waiters
+        if waiters is not None and (event := waiters.pop(milestone, None)) is not None:
+            event.set()
+
+    async def reach(self, milestone: str) -> None:
+        """Wait until `milestone` is reached (returns at once if it has been)."""
+        if getattr(self, milestone):
+            return
+        if self.waiters is None:
+            self.waiters = {}
+        event = self.waiters.get(milestone)
+        if event is None:
+            event = self.waiters[milestone] = trio.Event()
+        await event.wait()
 
     def adopt(self, port: Any) -> None:
         """Own `port` from now on: it is closed when this incarnation ends."""
@@ -65,23 +104,40 @@ class Incarnation:
             ports = self.ports = weakref.WeakSet()
         ports.add(port)
 
+    def attach(self, port: Any) -> None:
+        """`port`'s handlers were set up by this incarnation: they end with it."""
+        attached = self.attached
+        if attached is None:
+            attached = self.attached = weakref.WeakSet()
+        attached.add(port)
+
+    def keeps(self, port: object) -> bool:
+        """Whether `port` is one of the slot's: it outlives this incarnation."""
+        return any(p is port for p in self.slot)
+
     def crash(self, exc: Exception) -> bool:
         """A message handler of this incarnation raised: the incarnation crashes with `exc`.
 
         Returns `False` if the incarnation is already over (the caller logs the error).
         """
-        if self.ended:
+        if self.ended or self.killed:
             return False
         if self.failure is None:
             self.failure = exc
+        self.halted = True  # no handler of a crashed incarnation gets another event
         self.scope.cancel()
         return True
+
+    def stop(self) -> None:
+        """Cancel this incarnation: its handlers get nothing more from now on."""
+        self.halted = True
+        self.scope.cancel()
 
     @contextmanager
     def handler_scope(self) -> Iterator[None]:
         """Run an async handler so that the end of this incarnation cancels it."""
         scope = trio.CancelScope()
-        if self.ended or self.scope.cancel_called:  # an actor's handlers never outlive it
+        if self.ended or self.halted:  # an actor's handlers never outlive it
             scope.cancel()
         handlers = self.handlers
         if handlers is None:
@@ -101,23 +157,34 @@ class Incarnation:
             return 0
         return sum(1 for port in self.ports if getattr(port, "_core", None) is not None)
 
+    def cancel_handlers(self) -> bool:
+        """Cancel every async handler still running; `True` if there were any."""
+        handlers = self.handlers
+        if not handlers:
+            return False
+        for scope in handlers:
+            scope.cancel()
+        return True
+
     async def end(self) -> None:
         """Cancel this incarnation's async handlers, wait for them, close every port it owns."""
-        self.ended = True
-        handlers = self.handlers
-        if handlers:
+        self.ended = self.halted = True
+        if self.cancel_handlers():
             self.idle = trio.Event()
-            for scope in handlers:
-                scope.cancel()
             with trio.CancelScope(shield=True):
                 await self.idle.wait()
         self.close_ports()
 
     def close_ports(self) -> None:
+        """Close every port it owns; take its handlers off the ports it does not own."""
         ports = self.ports
         if ports:
             for port in list(ports):
                 port.close()
+        attached = self.attached
+        if attached:
+            for port in list(attached):
+                port._disown(self)
 
 
 CURRENT: Final = ContextVar[Incarnation | None]("actors_current_actor", default=None)

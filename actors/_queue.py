@@ -28,7 +28,7 @@ import trio
 
 from ._events import Event, MessageEvent, message_event
 from ._log import debug
-from ._owner import CURRENT, adopt
+from ._owner import CURRENT, Incarnation, adopt
 
 __all__ = [
     "CLOSE",
@@ -90,6 +90,8 @@ class PortCore:
         "enabled",
         "handle",
         "id",
+        "idle",
+        "owner",
         "peer",
         "queue",
         "receivers",
@@ -108,9 +110,14 @@ class PortCore:
         # started port with listeners lives while entangled, as the standard's GC rule says).
         self.handle: Handle | None = None
         self.context: contextvars.Context | None = None  # handlers run in it
+        # The actor incarnation that set the handlers up (None: not an actor). Once it has
+        # halted (crashed, returned, asked to stop), its handlers get nothing more: what is
+        # queued waits for the slot's next incarnation, or is dropped with its ports.
+        self.owner: Incarnation | None = None
         self.dispatcher: Dispatcher | None = None  # of the run that last scheduled this core
         self.scheduled = False  # in the dispatcher's heap
         self.busy = False  # an async handler of this port is still running
+        self.idle: trio.Event | None = None  # set when busy ends, if a receive() waits for it
         self.token = token
         self.drained: list[trio.Event] | None = None  # set when an item leaves the queue
 
@@ -304,10 +311,11 @@ class Dispatcher:
     def _drain(self, core: PortCore, heap: list[tuple[int, PortCore]], budget: int) -> int:
         """Dispatch `core`'s events while they are the oldest ready ones; return the budget."""
         queue = core.queue
+        owner = core.owner
         while budget and not core.busy and core.enabled and queue:
             handle = core.handle
-            if handle is None:
-                return budget
+            if handle is None or (owner is not None and owner.halted):
+                return budget  # a halted actor's handlers get nothing more
             data, ports, stamp = queue[0]
             if heap and heap[0][0] < stamp:
                 break  # another port's event is older: back in line
@@ -365,4 +373,8 @@ async def _finish_async(core: PortCore, pending: Coroutine[Any, Any, None]) -> N
                 await pending
     finally:
         core.busy = False
+        idle = core.idle
+        if idle is not None:  # a receive() waits for the handler to finish (per-port order)
+            core.idle = None
+            idle.set()
         core.settle()

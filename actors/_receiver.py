@@ -17,7 +17,7 @@ import trio
 
 from ._events import EventTarget, Listener, MessageEvent, message_event
 from ._exceptions import Lagged
-from ._owner import CURRENT, adopt
+from ._owner import CURRENT, Incarnation, adopt
 from ._queue import CLOSE, LAGGED, MESSAGE_ERROR, Item, PortCore
 
 __all__ = ["Receiver", "current_token"]
@@ -115,13 +115,14 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
                 Receive again for the next one (it is a `trio.TooSlowError`).
         """
         await trio.lowlevel.checkpoint_if_cancelled()
-        core = self._core
-        if core is None:
-            raise trio.ClosedResourceError(f"this {self.__class__.__name__} was {self._state}")
-        if "message" in self._listeners:
-            raise trio.BusyResourceError(f"this {self._noun}'s messages go to its message handlers")
+        core = self._checked_core()
         if not core.enabled:
             self._start()
+        while core.busy:  # a handler removed while it ran is still at an earlier message
+            if core.idle is None:
+                core.idle = trio.Event()
+            await core.idle.wait()
+            core = self._checked_core()
         queue = core.queue
         if queue:
             item = queue[0]
@@ -149,6 +150,15 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
             self._close_reached(core)
             raise trio.EndOfChannel
         return self._event(item)
+
+    def _checked_core(self) -> PortCore:
+        """The core to receive from, or the error `receive()` raises instead."""
+        core = self._core
+        if core is None:
+            raise trio.ClosedResourceError(f"this {self.__class__.__name__} was {self._state}")
+        if "message" in self._listeners:
+            raise trio.BusyResourceError(f"this {self._noun}'s messages go to its message handlers")
+        return core
 
     async def aclose(self) -> None:
         """`close()`, then a checkpoint, as trio's `AsyncResource`: what `async with` calls.
@@ -180,9 +190,24 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
             if core.handle is not self:
                 core.handle = self
                 core.context = contextvars.copy_context()
+                owner = core.owner = CURRENT.get()
+                if owner is not None:
+                    owner.attach(self)
             core.settle()
         elif core.handle is self:
             core.handle = None
+
+    def _disown(self, owner: Incarnation) -> None:
+        """`owner` ended: the handlers it set up here are removed (the messages stay)."""
+        core = self._core
+        if core is None or core.owner is not owner:
+            return
+        for type in list(self._handlers):
+            self._set_handler(type, None)
+        for type, entries in list(self._listeners.items()):
+            for entry in entries:
+                self._remove_entry(type, entry)
+        core.owner = None
 
     def _close_reached(self, core: PortCore) -> None:
         """receive() reached the close marker: a close listener may now hear of it."""

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, final
+from typing import final
 
 import attrs
 
-if TYPE_CHECKING:
-    from ._actor import ActorHandle
-
-__all__ = ["Backoff", "Group", "Restart", "RestartStrategy", "SupervisorStatistics"]
+__all__ = ["Backoff", "Restart", "RestartStrategy", "SupervisorStatistics"]
 
 
 @final
@@ -101,17 +98,3 @@ class SupervisorStatistics:
     """Restarts it can still make within the current window before it gives up."""
     gave_up: bool
     """Whether it gave up (too many restarts)."""
-
-
-@final
-class Group:
-    """A pending restart: these children start again, in spawn order, once all are down."""
-
-    __slots__ = ("delay", "members", "reason", "trigger", "waiting")
-
-    def __init__(self, delay: float, trigger: ActorHandle, crashed: bool) -> None:
-        self.members: set[ActorHandle] = set()
-        self.waiting: set[ActorHandle] = set()  # still winding down
-        self.delay = delay
-        self.trigger = trigger
-        self.reason = "crashed" if crashed else "returned"

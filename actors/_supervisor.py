@@ -3,14 +3,18 @@
 The rules (`docs/explanation/supervision.md` states them for users):
 
 - A child stops *for good* when it returns and is not `PERMANENT`, crashes and is
-  `TEMPORARY`, is cancelled (`ActorHandle.cancel`, `Supervisor.cancel`, or a cancel scope
-  around the supervisor), or the supervisor gives up. Only then are the ports it was spawned
-  with closed; every incarnation's own ports are closed when that incarnation ends.
+  `TEMPORARY`, is cancelled (`ActorHandle.cancel`, `Supervisor.cancel`, a cancel scope around
+  the supervisor, an exception in the block), or the supervisor gives up. Only then are the
+  ports it was spawned with closed; every incarnation's own ports are closed when that
+  incarnation ends.
 - Otherwise it is restarted, with its siblings as the strategy says. One crash is one restart
   for the intensity count, however many children it restarts.
 - More than `max_restarts` restarts within `within` seconds: the supervisor gives up.
+- Children begin in spawn order, and are stopped in reverse, one at a time, each within its
+  `shutdown` deadline.
 
-Exits are handled synchronously at the end of the exiting child's task, and every child task
+A child runs in a shielded cancel scope of its own: only its supervisor's driver (`_driver`)
+cancels it, so that a cancellation from outside becomes an ordered shutdown. Every child task
 is started in a copy of the context the supervisor was opened in, so a child never inherits
 the context of whoever called `spawn` or of the incarnation it replaces.
 """
@@ -18,6 +22,7 @@ the context of whoever called `spawn` or of the incarnation it replaces.
 from __future__ import annotations
 
 import contextvars
+import functools
 import inspect
 import math
 from collections import deque
@@ -30,12 +35,16 @@ import trio
 
 from ._actor import ActorHandle, ActorState, Starter, TaskStatus
 from ._clone import commit, serialize_moving_all
+from ._driver import Driver
 from ._exceptions import TooManyRestartsError
 from ._log import debug, logger
 from ._owner import CURRENT, Incarnation, adopt
 from ._ports import _NoPublicConstructor
-from ._restart import Backoff, Group, Restart, RestartStrategy, SupervisorStatistics
+from ._restart import Backoff, Restart, RestartStrategy, SupervisorStatistics
 from ._tree import ActorTree, supervisor_node
+
+DEFAULT_SHUTDOWN = 5.0
+"""OTP's default `shutdown` for a worker: 5 seconds to end once cancelled."""
 
 __all__ = ["Supervisor", "open_supervisor"]
 
@@ -58,7 +67,9 @@ class Supervisor(metaclass=_NoPublicConstructor):
         "_children",
         "_closed",
         "_context",
+        "_driver",
         "_gave_up",
+        "_last",
         "_max_restarts",
         "_names",
         "_nursery",
@@ -67,7 +78,6 @@ class Supervisor(metaclass=_NoPublicConstructor):
         "_restart_times",
         "_restarts",
         "_spawned",
-        "_stopping",
         "_strategy",
         "_within",
     )
@@ -95,9 +105,10 @@ class Supervisor(metaclass=_NoPublicConstructor):
         self._spawned = 0
         self._restart_times: deque[float] = deque()
         self._restarts = 0
-        self._stopping = False
         self._closed = False
         self._gave_up: TooManyRestartsError | None = None
+        self._driver = Driver(self)
+        self._last: Incarnation | None = None  # launched last: the next child begins after it
 
     def __repr__(self) -> str:
         return f"<Supervisor {self._path} {self._strategy.value} children={len(self._children)}>"
@@ -125,6 +136,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
         *args: *PosArgT,
         name: str | None = None,
         restart: Restart = Restart.PERMANENT,
+        shutdown: float | None = DEFAULT_SHUTDOWN,
     ) -> ActorHandle:
         """Start `fn(*args)` as a child actor, like `Nursery.start_soon`; return its handle.
 
@@ -133,14 +145,22 @@ class Supervisor(metaclass=_NoPublicConstructor):
         inside them transferred. The caller's ports and buffers are detached before this
         returns; `fn` gets the new ones, which belong to the child's slot across restarts.
         Every incarnation gets a fresh clone of the same arguments, holding the same ports.
+        Children begin in spawn order: `fn` starts running after the previous child began.
 
         Args:
-            fn: the async function to run, and run again on each restart.
+            fn: the async function to run, and run again on each restart. It is checked
+                before anything else happens: a plain function is refused without being
+                called.
             *args: its positional arguments.
             name: the child's name among its siblings (no `/`); by default the function's
                 `__name__`, numbered in spawn order (`worker`, `worker-2`, ...; a number is
                 never reused, even after its child stopped).
             restart: when the child is restarted after it ends.
+            shutdown: how long, in seconds, the child may take to end once its supervisor
+                cancels it (OTP's `shutdown`, 5 seconds by default); `None` waits as long as
+                it takes (OTP's `infinity`, for a child that supervises others), `0` does not
+                wait (OTP's `brutal_kill`). A child still running at its deadline is given
+                up on: see [Shutdown](../explanation/supervision.md#shutdown).
 
         Returns:
             The child's handle, the same across its restarts.
@@ -149,13 +169,14 @@ class Supervisor(metaclass=_NoPublicConstructor):
             DataCloneError: `args` hold something that cannot be cloned. Nothing was
                 detached and no child was made.
             ValueError: a live sibling already has this `name`, or it is empty or holds
-                a `/`.
-            TypeError: `fn` is not an async function, or `restart` is not a
-                [`Restart`][actors.Restart].
-            RuntimeError: the supervisor is closed.
+                a `/`; or `shutdown` is negative or not a number.
+            TypeError: `fn` is not an async function (or is a coroutine: pass the function
+                and its arguments, not `fn(...)`), `restart` is not a
+                [`Restart`][actors.Restart], or `shutdown` is neither a number nor `None`.
+            RuntimeError: the supervisor is closed or stopping.
         """
-        actor, coro = self._prepare(fn, args, name, restart, starter=None)
-        self._launch(actor, coro)
+        actor, coro = self._prepare(fn, args, name, restart, shutdown, starter=None)
+        self._launch(actor, actor._incarnation, coro, self._last, "began")
         return actor
 
     async def start(
@@ -164,6 +185,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
         *args: object,
         name: str | None = None,
         restart: Restart = Restart.PERMANENT,
+        shutdown: float | None = DEFAULT_SHUTDOWN,
     ) -> Any:
         """Start `fn(*args, task_status=...)` as a child and wait for it to be ready.
 
@@ -179,20 +201,22 @@ class Supervisor(metaclass=_NoPublicConstructor):
             *args: its positional arguments, as for `spawn`.
             name: as for `spawn`.
             restart: as for `spawn`.
+            shutdown: as for `spawn`.
 
         Returns:
             The value given to `task_status.started()` (`None` if none was given).
 
         Raises:
-            RuntimeError: the child returned before calling `started()`, or the supervisor
-                is closed.
+            RuntimeError: the child ended before calling `started()` without raising (it
+                returned, or was stopped: the message says by what), or the supervisor is
+                closed or stopping.
             DataCloneError: `args`, or the value given to `started()`, cannot be cloned.
             ValueError: as for `spawn`.
             TypeError: as for `spawn`.
         """
         starter: Starter = Starter()
-        actor, coro = self._prepare(fn, args, name, restart, starter=starter)
-        self._launch(actor, coro)
+        actor, coro = self._prepare(fn, args, name, restart, shutdown, starter=starter)
+        self._launch(actor, actor._incarnation, coro, self._last, "began")
         try:
             await starter.done.wait()
         except BaseException:
@@ -211,25 +235,29 @@ class Supervisor(metaclass=_NoPublicConstructor):
         args: tuple[object, ...],
         name: str | None,
         restart: Restart,
+        shutdown: float | None,
         starter: Starter | None,
     ) -> tuple[ActorHandle, Coroutine[Any, Any, object]]:
         if self._closed:
             raise RuntimeError(f"supervisor {self._path} is closed")
-        if not callable(fn):
-            raise TypeError(f"fn must be an async function, not {type(fn).__name__}")
+        if self._driver.stopping:
+            raise RuntimeError(f"supervisor {self._path} is stopping: it starts no child")
+        _check_async(fn)
         if not isinstance(restart, Restart):
             raise TypeError(f"restart must be a Restart, not {restart!r}")
+        shutdown = _checked_shutdown(shutdown)
         name, numbered = self._child_name(fn, name)
         data, moves = serialize_moving_all(args, root="args")
         shells = [shell for _, shell in moves]
         actor: ActorHandle = ActorHandle._create(
             self, fn, data, shells, name, restart, self._spawned + 1
         )
+        actor._shutdown = shutdown
         actor._starter = starter
         actor._with_status = starter is not None
         inc = self._incarnate(actor)
-        # As trio's start_soon: fn is called to get its coroutine, so a sync function runs
-        # before it is found out (with the ports still in flight: nothing was committed).
+        # An async function only makes its coroutine here: no code of it runs, but a wrong
+        # number of arguments is a TypeError now, before anything moved.
         coro = self._call(actor, inc)
         if not inspect.iscoroutine(coro):
             raise TypeError(
@@ -272,6 +300,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
 
     def _call(self, actor: ActorHandle, inc: Incarnation) -> Coroutine[Any, Any, object]:
         args = actor._fresh_args()
+        inc.slot = actor._current
         if actor._with_status:
             return actor._fn(*args, task_status=TaskStatus(actor))  # type: ignore[return-value]
         return actor._fn(*args)  # type: ignore[return-value]
@@ -279,17 +308,22 @@ class Supervisor(metaclass=_NoPublicConstructor):
     def _launch(
         self,
         actor: ActorHandle,
+        inc: Incarnation | None,
         coro: Coroutine[Any, Any, object] | None,
-        after: trio.Event | None = None,
+        after: Incarnation | None,
+        milestone: str,
     ) -> None:
+        """Start `inc`'s task; it begins once `after` reached `milestone` (if given)."""
+        assert inc is not None
         nursery = self._nursery
         assert nursery is not None
-        inc = actor._incarnation
-        assert inc is not None
-        if self._stopping:
-            inc.scope.cancel()
+        if after is not None and getattr(after, milestone):
+            after = None
+        self._last = inc
         self._context.run(
-            lambda: nursery.start_soon(self._run, actor, inc, coro, after, name=actor._path)
+            lambda: nursery.start_soon(
+                self._run, actor, inc, coro, after, milestone, name=actor._path
+            )
         )
 
     # -- running and exits ----------------------------------------------------------------
@@ -299,170 +333,70 @@ class Supervisor(metaclass=_NoPublicConstructor):
         actor: ActorHandle,
         inc: Incarnation,
         coro: Coroutine[Any, Any, object] | None,
-        after: trio.Event | None,
+        after: Incarnation | None,
+        milestone: str,
     ) -> None:
-        """One incarnation's task. `after`: wait for the previous child of a group restart
-        to be ready first, so restarted children start in spawn order."""
+        """One incarnation's task, in its shielded scope: only the driver cancels it."""
         CURRENT.set(inc)
         structlog.contextvars.bind_contextvars(actor=actor._path)
-        debug("actor_started", incarnation=inc.number)
+        inc.task = trio.lowlevel.current_task()
         failure: Exception | None = None
         try:
             with inc.scope:
                 if after is not None:
-                    await after.wait()
+                    await after.reach(milestone)
+                inc.mark("began")
+                debug("actor_started", incarnation=inc.number)
                 if coro is None:
                     coro = self._call(actor, inc)
                 if not actor._with_status:
-                    inc.ready()
-                await coro
+                    inc.mark("ready")
+                awaited, coro = coro, None
+                await awaited
         except Exception as exc:
             failure = exc
         except BaseException:
-            inc.ready()
+            self._ended(actor, inc)
             await inc.end()
+            inc.mark("finished")
             raise
-        inc.ready()
-        actor._reclaim()  # first: no message may reach the dead incarnation's handlers
+        finally:
+            if coro is not None:  # stopped before it began: its coroutine never ran
+                coro.close()
+        self._ended(actor, inc)
+        if inc.killed:
+            return  # given up on at its deadline: the driver has handled its end
+        if not (actor._stop_requested or self._driver.stopping):
+            actor._reclaim()  # the slot's ports move on, queues and all, to the next one
         await inc.end()
-        self._exited(actor, inc, failure or inc.failure)
-
-    def _exited(self, actor: ActorHandle, inc: Incarnation, failure: Exception | None) -> None:
-        """An incarnation ended (not by the supervisor's own cancellation): what next."""
-        actor._incarnation = None
+        if inc.killed:
+            return
+        failure = failure or inc.failure
         if failure is not None:
-            actor._last_crash = failure
-            _log(actor).error("actor_crashed", incarnation=inc.number, exc_info=failure)
-        starter = actor._starter
-        if starter is not None:  # ended before task_status.started(): Nursery.start's rule
-            actor._starter = None
-            starter.error = failure or RuntimeError(
-                f"{actor._path} returned without calling task_status.started()"
+            logger(actor=actor._path).error(
+                "actor_crashed", incarnation=inc.number, exc_info=failure
             )
-            starter.done.set()
-            self._finish(actor)
-            return
-        if actor._stop_requested or self._stopping:
-            self._finish(actor)
-            return
-        if actor._pending is not None:  # stopped by us for a group restart
-            actor._state = ActorState.RESTARTING
-            self._down(actor)
-            return
-        restart = actor._restart
-        if restart is Restart.TEMPORARY or (restart is Restart.TRANSIENT and failure is None):
-            self._finish(actor)
-            return
-        self._restart_for(actor, failure)
+        inc.mark("finished")
+        self._driver.exited(actor, inc, failure)
 
-    def _restart_for(self, actor: ActorHandle, failure: Exception | None) -> None:
-        now = trio.current_time()
-        times = self._restart_times
-        times.append(now)
-        while times and times[0] <= now - self._within:
-            times.popleft()
-        if len(times) > self._max_restarts:
-            self._give_up(actor, failure)
-            return
-        self._restarts += 1
-        recent = actor._restart_times
-        if recent is None:
-            recent = actor._restart_times = deque()
-        while recent and recent[0] <= now - self._within:
-            recent.popleft()
-        delay = 0.0 if self._backoff is None else self._backoff.delay(len(recent))
-        recent.append(now)
-        group = Group(delay, actor, failure is not None)
-        strategy = self._strategy
-        if strategy is RestartStrategy.ONE_FOR_ALL:
-            others = [c for c in self._children if c is not actor]
-        elif strategy is RestartStrategy.REST_FOR_ONE:
-            others = [c for c in self._children if c._index > actor._index]
-        else:
-            others = []
-        self._join(group, actor)
-        for other in others:
-            if other._restart is Restart.TEMPORARY:
-                self._stop(other)  # OTP: temporary children are never restarted
-            else:
-                self._join(group, other)
-        if not group.waiting:
-            self._due(group)
-
-    def _join(self, group: Group, actor: ActorHandle) -> None:
-        old = actor._pending
-        if old is not None and old is not group:  # already pending: merge the two restarts
-            for member in old.members:
-                member._pending = group
-            group.members |= old.members
-            group.waiting |= old.waiting
-            group.delay = max(group.delay, old.delay)
-        actor._pending = group
-        group.members.add(actor)
-        actor._state = ActorState.RESTARTING  # a sibling winding down is already restarting
-        inc = actor._incarnation
-        if inc is not None:
-            group.waiting.add(actor)
-            inc.scope.cancel()
-
-    def _down(self, actor: ActorHandle) -> None:
-        group = actor._pending
-        group.waiting.discard(actor)
-        if not group.waiting:
-            self._due(group)
-
-    def _due(self, group: Group) -> None:
-        nursery = self._nursery
-        assert nursery is not None
-        if group.delay > 0:
-            name = f"{self._path} backoff"
-            self._context.run(lambda: nursery.start_soon(self._after, group, name=name))
-        else:
-            self._restart_group(group)
-
-    async def _after(self, group: Group) -> None:
-        await trio.sleep(group.delay)
-        self._restart_group(group)
-
-    def _restart_group(self, group: Group) -> None:
-        previous: trio.Event | None = None
-        for actor in sorted(group.members, key=lambda a: a._index):
-            if actor._pending is not group or actor not in self._children:
-                continue  # stopped for good meanwhile
-            actor._pending = None
-            actor._restarts += 1
-            inc = self._incarnate(actor)
-            if len(group.members) > 1:
-                inc.readiness = trio.Event()
-            _log(actor).info(
-                "actor_restarted",
-                reason=group.reason
-                if actor is group.trigger
-                else f"{group.trigger._path} restarted",
-                incarnation=inc.number,
-                intensity_left=self._max_restarts - len(self._restart_times),
-            )
-            self._launch(actor, None, previous)
-            previous = inc.readiness
+    @staticmethod
+    def _ended(actor: ActorHandle, inc: Incarnation) -> None:
+        """`inc`'s function is over: its handlers get nothing more, its waiters go on."""
+        inc.halted = True
+        inc.mark("began")
+        inc.mark("ready")
 
     def _stop(self, actor: ActorHandle) -> None:
         """Stop `actor` for good (`ActorHandle.cancel`)."""
-        if actor._state is ActorState.STOPPED:
-            return
-        actor._stop_requested = True
-        inc = actor._incarnation
-        if inc is not None:
-            actor._state = ActorState.STOPPING
-            inc.scope.cancel()
-        else:  # down, waiting for a restart: stop it now
-            self._finish(actor)
+        self._driver.stop(actor)
 
-    def _finish(self, actor: ActorHandle) -> None:
-        """`actor` stopped for good: close its ports, forget it, wake whoever waits."""
+    def _finish(self, actor: ActorHandle, error: BaseException | None = None) -> None:
+        """`actor` stopped for good: close its ports, forget it, wake whoever waits.
+
+        A `Supervisor.start()` still waiting for it raises `error`, or says why it stopped.
+        """
         if actor._state is ActorState.STOPPED:
             return
-        group = actor._pending
-        actor._pending = None
         actor._state = ActorState.STOPPED
         actor._incarnation = None
         actor._close_ports()
@@ -470,58 +404,38 @@ class Supervisor(metaclass=_NoPublicConstructor):
         if self._by_name.get(actor._name) is actor:
             del self._by_name[actor._name]
         debug("actor_stopped", actor=actor._path, incarnation=actor._number)
+        starter = actor._starter
+        if starter is not None:
+            actor._starter = None
+            if error is None:
+                why = "gave up" if self._gave_up is not None else "is stopping"
+                error = RuntimeError(
+                    f"{actor._path} was stopped because its supervisor {why}, before it called"
+                    " task_status.started()"
+                )
+                error.__cause__ = self._gave_up
+            starter.error = error
+            starter.done.set()
         if actor._done is not None:
             actor._done.set()
-        if group is not None:  # it will not be restarted with its group
-            group.members.discard(actor)
-            if actor in group.waiting:
-                group.waiting.discard(actor)
-                if not group.waiting:
-                    self._due(group)
-
-    def _give_up(self, actor: ActorHandle, failure: Exception | None) -> None:
-        times = len(self._restart_times) - 1
-        why = f"the last for {actor._path}"
-        if failure is None:  # the classic trap: a worker loop that ends, PERMANENT by default
-            why += (
-                ", which returned: a PERMANENT child is restarted even after a normal return;"
-                " spawn children that may finish with restart=Restart.TRANSIENT"
-            )
-        error = TooManyRestartsError(
-            f"supervisor {self._path} gave up: more than {self._max_restarts} "
-            f"restart{'' if self._max_restarts == 1 else 's'} within {self._within:g}s ({why})",
-            path=self._path,
-            max_restarts=self._max_restarts,
-            within=self._within,
-        )
-        error.__cause__ = failure
-        self._gave_up = error
-        self._finish(actor)
-        logger(actor=self._path).error(
-            "supervisor_gave_up",
-            restarts=times,
-            within=self._within,
-            child=actor._path,
-            exc_info=failure,
-        )
-        self.cancel()
 
     # -- stopping -------------------------------------------------------------------------
 
     def cancel(self) -> None:
         """Stop every child for good, and the `async with` block; it then exits quietly.
 
-        As `Nursery.cancel_scope.cancel()`. Every child's ports are closed once it has
-        finished. Idempotent.
+        As `Nursery.cancel_scope.cancel()`: the block's body is cancelled at once. The
+        children are stopped one at a time, the last spawned first, each within its
+        `shutdown` deadline; every child's ports are closed once it has finished. Idempotent.
         """
-        self._stopping = True
+        self._driver.shut_down()
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
 
     def _close(self) -> None:
-        """The nursery is done: every child still known stopped by cancellation."""
+        """The block is over: nothing can be spawned any more."""
         self._closed = True
-        for actor in list(self._children):
+        for actor in list(self._children):  # only if the driver never ran (a failed entry)
             self._finish(actor)
         opener = self._opener
         if opener is not None and opener._supervisors is not None:
@@ -537,7 +451,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
         """
         states = [c._state for c in self._children]
         now = trio.current_time()
-        recent = sum(1 for t in self._restart_times if t > now - self._within)
+        recent = sum(1 for t in self._restart_times if t >= now - self._within)
         return SupervisorStatistics(
             path=self._path,
             strategy=self._strategy,
@@ -559,8 +473,41 @@ class Supervisor(metaclass=_NoPublicConstructor):
         return supervisor_node(self)
 
 
-def _log(actor: ActorHandle) -> Any:
-    return logger(actor=actor._path)
+def _check_async(fn: object) -> None:
+    """Refuse what is not an async function, without calling it (its code must not run)."""
+    if inspect.iscoroutine(fn):
+        fn.close()  # nobody will await it: no "never awaited" warning on top of this error
+        raise TypeError(
+            "spawn and start take an async function and its arguments, not a coroutine: "
+            "write spawn(fn, *args), not spawn(fn(*args))"
+        )
+    if not callable(fn):
+        raise TypeError(f"fn must be an async function, not {type(fn).__name__}")
+    target: Any = fn
+    while isinstance(target, functools.partial):
+        target = target.func
+    # an object whose class (or a base) has an async __call__
+    call = next(
+        (k.__dict__["__call__"] for k in type(target).__mro__ if "__call__" in k.__dict__), None
+    )
+    if inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(call):
+        return
+    if inspect.isroutine(target) or inspect.isclass(target):
+        raise TypeError(
+            f"fn must be an async function (async def); {getattr(fn, '__qualname__', fn)!r} "
+            "is a plain callable, so it was not called"
+        )
+    # Anything else (a mock, a wrapper object) is called by spawn and its result checked.
+
+
+def _checked_shutdown(shutdown: object) -> float | None:
+    if shutdown is None:
+        return None
+    if isinstance(shutdown, bool) or not isinstance(shutdown, int | float):
+        raise TypeError(f"shutdown must be a number of seconds or None, not {shutdown!r}")
+    if math.isnan(shutdown) or shutdown < 0:
+        raise ValueError(f"shutdown must be >= 0 seconds (or None), not {shutdown!r}")
+    return None if math.isinf(shutdown) else float(shutdown)
 
 
 def open_supervisor(
@@ -643,10 +590,22 @@ async def _supervising(
         if opener._supervisors is None:
             opener._supervisors = []
         opener._supervisors.append(sup)
+    driver = sup._driver
     try:
         async with trio.open_nursery() as nursery:
             sup._nursery = nursery
-            yield sup
+            nursery.start_soon(driver.run, name=f"{path} (supervisor)")
+            try:
+                yield sup
+                driver.body_done()
+                await driver.done.wait()
+            except BaseException:
+                # The body raised, or was cancelled (sup.cancel(), a give-up, a scope around
+                # the block): stop every child in order, however long their deadlines take.
+                driver.shut_down()
+                with trio.CancelScope(shield=True):
+                    await driver.done.wait()
+                raise
     finally:
         sup._close()
     if sup._gave_up is not None:

@@ -42,7 +42,7 @@ class Model:
         if kind is Restart.TEMPORARY or (kind is Restart.TRANSIENT and not crashed):
             self.alive[child] = False
             return
-        self.times = [t for t in self.times if t > now - within] + [now]
+        self.times = [t for t in self.times if t >= now - within] + [now]  # OTP: T >= Now - Period
         if len(self.times) > self.max_restarts:
             self.gave_up = True
             self.alive = [False] * len(self.alive)

@@ -67,7 +67,7 @@ async def main():
     front = MessageChannel()
     handles = {}
     async with open_supervisor() as sup:
-        sup.spawn(room, front.port2)
+        handles["room"] = sup.spawn(room, front.port2)
         for name in ["ann", "bob", "cy"]:
             door = MessageChannel()
             front.port1.post_message("a door", transfer=[door.port2])  # room's end
@@ -78,6 +78,7 @@ async def main():
         print("main: cy is stopped for good")
         handles["cy"].cancel()
         await trio.sleep(1)  # tick 3
+        handles["room"].cancel()  # first: it would report the watchers leaving
         sup.cancel()
 
 
