@@ -27,6 +27,9 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import os
+import pathlib
+import sys
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final, final
 
@@ -200,7 +203,7 @@ class Driver:
         if failure is not None:
             actor._last_crash = failure
         if actor._starter is not None:  # ended before task_status.started(): Nursery.start's
-            self._finish(actor, failure or RuntimeError(self._unstarted(actor, inc)))
+            self._finish(actor, failure or self._unstarted(actor, inc))
             return
         if actor._stop_requested or self.stopping:
             self._finish(actor)
@@ -213,15 +216,23 @@ class Driver:
             return
         self._restart_for(actor, failure)
 
-    def _unstarted(self, actor: ActorHandle, inc: Incarnation) -> str:
-        if inc.deadline is None:
-            return f"{actor._path} returned without calling task_status.started()"
+    def _unstarted(self, actor: ActorHandle, inc: Incarnation | None) -> RuntimeError:
+        """What `Supervisor.start()` raises for a child that ended before `started()`."""
+        if inc is not None and inc.deadline is None:
+            return RuntimeError(f"{actor._path} returned without calling task_status.started()")
         group = actor._group
-        if group is not None and group.trigger is not actor:
+        gave_up = self.sup._gave_up
+        if gave_up is not None:
+            why = "because its supervisor gave up"
+        elif group is not None and group.trigger is not actor:
             why = f"for a group restart after {group.trigger._path} {group.reason}"
         else:
             why = "because its supervisor is stopping"
-        return f"{actor._path} was stopped {why}, before it called task_status.started()"
+        error = RuntimeError(
+            f"{actor._path} was stopped {why}, before it called task_status.started()"
+        )
+        error.__cause__ = gave_up
+        return error
 
     def _on_stop(self, actor: ActorHandle) -> None:
         if actor._state is ActorState.STOPPED:
@@ -312,6 +323,8 @@ class Driver:
 
     def _finish(self, actor: ActorHandle, error: BaseException | None = None) -> None:
         """`actor` stopped for good: close its ports, forget it, wake whoever waits."""
+        if error is None and actor._starter is not None:
+            error = self._unstarted(actor, None)
         self.sup._finish(actor, error)
         group = actor._group
         if group is not None:
@@ -417,7 +430,7 @@ class Driver:
 
 
 def _where(task: trio.lowlevel.Task | None) -> str:
-    """Where `task` waits: the innermost frame of its await chain, as `file:line in name`."""
+    """Where `task` waits: its innermost frame outside trio and actors, `file:line in name`."""
     if task is None:
         return "not started"
     try:
@@ -426,6 +439,13 @@ def _where(task: trio.lowlevel.Task | None) -> str:
         return "unknown"
     if not frames:
         return "not waiting (it never reaches a checkpoint)"
-    frame, lineno = frames[-1]
+    ours = [frame for frame in frames if not frame[0].f_code.co_filename.startswith(_LIBRARIES)]
+    frame, lineno = (ours or frames)[-1]
     code = frame.f_code
     return f"{code.co_filename}:{lineno} in {code.co_name}"
+
+
+_LIBRARIES: Final = tuple(
+    str(pathlib.Path(str(module.__file__)).parent) + os.sep
+    for module in (trio, sys.modules[__package__])
+)

@@ -407,14 +407,9 @@ class Supervisor(metaclass=_NoPublicConstructor):
         starter = actor._starter
         if starter is not None:
             actor._starter = None
-            if error is None:
-                why = "gave up" if self._gave_up is not None else "is stopping"
-                error = RuntimeError(
-                    f"{actor._path} was stopped because its supervisor {why}, before it called"
-                    " task_status.started()"
-                )
-                error.__cause__ = self._gave_up
-            starter.error = error
+            starter.error = error or RuntimeError(
+                f"{actor._path} was stopped before it called task_status.started()"
+            )
             starter.done.set()
         if actor._done is not None:
             actor._done.set()
