@@ -112,7 +112,9 @@ class PortCore:
         self.scheduled = False  # in the dispatcher's heap
         self.busy = False  # an async handler of this port is still running
         self.token = token
-        self.drained: list[trio.Event] | None = None  # set when an item leaves the queue
+        # Set when an item leaves the queue (a dict as an ordered set: a waiter that stops
+        # waiting takes its event back in O(1)).
+        self.drained: dict[trio.Event, None] | None = None
 
     def backlog(self) -> int:
         """Messages waiting in this end's queue (what a sender's flow control looks at)."""
@@ -122,8 +124,16 @@ class PortCore:
     def watch(self, event: trio.Event) -> None:
         """Set `event` when the next item leaves this queue, or the end is gone."""
         if self.drained is None:
-            self.drained = []
-        self.drained.append(event)
+            self.drained = {}
+        self.drained[event] = None
+
+    def unwatch(self, event: trio.Event) -> None:
+        """Forget `event` (its waiter stopped waiting); nothing happens if it was set."""
+        drained = self.drained
+        if drained is not None:
+            drained.pop(event, None)
+            if not drained:
+                self.drained = None
 
     def taken(self) -> None:
         """An item left the queue: wake whoever watches (call only when `drained` is set)."""
