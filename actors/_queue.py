@@ -60,7 +60,8 @@ CLOSE: Final = _Marker("close")
 MESSAGE_ERROR: Final = _Marker("messageerror")
 """`item[0]` of a message that could not be deserialized (only relays make these)."""
 LAGGED: Final = _Marker("lagged")
-"""`item[0]` of a notice that older messages were dropped; `item[1]` is how many."""
+"""`item[0]` of a notice that older messages were dropped; `item[1]` is how many. Only ever
+the first item of a queue (`drop_oldest` puts it there and folds older notices into it)."""
 MARKERS: Final = (CLOSE, MESSAGE_ERROR, LAGGED)
 
 Item = tuple[Any, Any, int]
@@ -120,6 +121,17 @@ class PortCore:
         """Messages waiting in this end's queue (what a sender's flow control looks at)."""
         queue = self.queue
         return len(queue) - 1 if queue and queue[0][0] is LAGGED else len(queue)
+
+    def messages(self) -> int:
+        """Messages in this end's queue: every item but a lagged notice and the close marker.
+
+        O(1): a `LAGGED` notice can only be first and `CLOSE` only last (a `MESSAGE_ERROR`
+        item is a message).
+        """
+        queue = self.queue
+        if not queue:
+            return 0
+        return len(queue) - (queue[0][0] is LAGGED) - (queue[-1][0] is CLOSE)
 
     def watch(self, event: trio.Event) -> None:
         """Set `event` when the next item leaves this queue, or the end is gone."""
