@@ -13,6 +13,7 @@ import datetime
 import decimal
 import enum
 import uuid
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, Final, TypeVar, cast
 
@@ -97,7 +98,9 @@ class _Cloner:
         cls = type(x)
         handler = _HANDLERS.get(cls)
         if handler is None:
-            handler = _HANDLERS[cls] = _handler_for(cls)
+            handler = _CLASS_HANDLERS.get(id(cls))
+            if handler is None:
+                handler = _register(cls)
         return handler(self, x)
 
 
@@ -329,6 +332,7 @@ _RUNTIME_MODULES: Final = frozenset(
 
 _BUILTIN_BASES: Final = (dict, list, tuple, set, frozenset, bytearray, *ATOMIC)
 
+# The built-in containers, for ever (and checked first: the hot path is one lookup).
 _HANDLERS: dict[type, Handler] = {
     list: _list,
     dict: _dict,
@@ -340,8 +344,33 @@ _HANDLERS: dict[type, Handler] = {
 }
 
 
+# Every other class met, by `id`, while it lives: a handler never refers to its class, and
+# the weak reference's callback removes the entry as the class dies (before its id can be
+# reused), so classes made at run time (named tuples, dataclasses, ...) can be collected.
+_CLASS_HANDLERS: dict[int, Handler] = {}
+_CLASS_REFS: dict[int, weakref.KeyedRef[int, type]] = {}
+
+
+def _forget(
+    ref: weakref.KeyedRef[int, type],
+    handlers: dict[int, Handler] = _CLASS_HANDLERS,  # bound now: a class may die at shutdown
+    refs: dict[int, weakref.KeyedRef[int, type]] = _CLASS_REFS,
+) -> None:
+    handlers.pop(ref.key, None)
+    refs.pop(ref.key, None)
+
+
+def _register(cls: type) -> Handler:
+    """Decide how instances of `cls` are cloned, and remember it while `cls` lives."""
+    handler = _handler_for(cls)
+    key = id(cls)
+    _CLASS_REFS[key] = weakref.KeyedRef(cls, _forget, key)
+    _CLASS_HANDLERS[key] = handler
+    return handler
+
+
 def _handler_for(cls: type) -> Handler:
-    """Decide once per type how its instances are cloned (cached in `_HANDLERS`)."""
+    """Decide once per type how its instances are cloned (cached by `_register`)."""
     name = cls.__qualname__
     # Exceptions and enum members are data whichever module defines them (trio's errors,
     # socket.AF_INET); other objects of runtime modules are live machinery.

@@ -15,12 +15,14 @@ import decimal
 import enum
 import fractions
 import functools
+import gc
 import pathlib
 import socket
 import ssl
 import sys
 import threading
 import uuid
+import weakref
 from typing import Any, NamedTuple
 
 import attrs
@@ -29,7 +31,7 @@ import trio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors import ArrayBuffer, DataCloneError, MessageChannel, structured_clone
+from actors import ArrayBuffer, DataCloneError, MessageChannel, _clone, structured_clone
 
 # -- test types --------------------------------------------------------------------------------
 
@@ -661,6 +663,66 @@ def test_a_shared_unlisted_buffer_is_copied_once() -> None:
     clone = structured_clone([buf, buf])
     assert clone[0] is clone[1]
     assert clone[0] is not buf
+
+
+# -- classes made at run time ------------------------------------------------------------------
+
+CLASS_KINDS = ["namedtuple", "dataclass", "attrs", "exception", "enum", "refused"]
+
+
+def _make_class(kind: str) -> tuple[type, object]:
+    """A new class of the given kind, and a value of it with something mutable inside."""
+    cls: Any
+    if kind == "namedtuple":
+        cls = collections.namedtuple("Made", "a b")
+        return cls, cls(1, [2])
+    if kind == "dataclass":
+        cls = dataclasses.make_dataclass("Made", ["a", "b"])
+        return cls, cls(1, [2])
+    if kind == "attrs":
+        cls = attrs.make_class("Made", ["a", "b"])
+        return cls, cls(1, [2])
+    if kind == "exception":
+        cls = type("Made", (Exception,), {})
+        return cls, cls(1, [2])
+    if kind == "enum":
+        cls = enum.Enum("Made", "A B")
+        return cls, cls.A
+    cls = type("Made", (), {})
+    return cls, cls()
+
+
+def _clone_made(kind: str) -> weakref.ref[type]:
+    """Clone a value of a new class of `kind` (refused or not); a weak reference to the class."""
+    cls, value = _make_class(kind)
+    try:
+        structured_clone([value])
+    except DataCloneError:
+        assert kind == "refused"
+    return weakref.ref(cls)
+
+
+@pytest.mark.parametrize("kind", CLASS_KINDS)
+def test_a_class_seen_by_the_cloner_can_be_collected(kind: str) -> None:
+    """Cloning a value does not keep its class alive once nothing else refers to it."""
+    made = _clone_made(kind)
+    gc.collect()
+    assert made() is None
+
+
+def test_the_handler_cache_does_not_grow_with_classes_that_died() -> None:
+    """A thousand classes made, cloned and dropped leave the cloner's cache as it was."""
+    structured_clone([_make_class(kind)[1] for kind in CLASS_KINDS[:-1]])  # warm up the cache
+    gc.collect()
+    before = _cache_sizes()
+    made = [_clone_made(CLASS_KINDS[i % len(CLASS_KINDS)]) for i in range(1_000)]
+    gc.collect()
+    assert all(ref() is None for ref in made)
+    assert _cache_sizes() == before
+
+
+def _cache_sizes() -> tuple[int, ...]:
+    return len(_clone._HANDLERS), len(_clone._CLASS_HANDLERS), len(_clone._CLASS_REFS)
 
 
 # -- properties --------------------------------------------------------------------------------
