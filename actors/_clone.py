@@ -12,6 +12,7 @@ import dataclasses
 import datetime
 import decimal
 import enum
+import pathlib
 import uuid
 import weakref
 from collections.abc import Callable, Iterable
@@ -51,6 +52,13 @@ ATOMIC: Final[frozenset[type]] = frozenset(
         datetime.time,
         datetime.timedelta,
         datetime.timezone,
+        range,
+        pathlib.PurePath,
+        pathlib.PurePosixPath,
+        pathlib.PureWindowsPath,
+        pathlib.Path,
+        pathlib.PosixPath,
+        pathlib.WindowsPath,
     }
 )
 
@@ -330,7 +338,7 @@ _RUNTIME_MODULES: Final = frozenset(
     {"trio", "outcome", "threading", "_thread", "asyncio", "socket", "ssl", "selectors"}
 )
 
-_BUILTIN_BASES: Final = (dict, list, tuple, set, frozenset, bytearray, *ATOMIC)
+_BUILTIN_BASES: Final = frozenset({dict, list, tuple, set, frozenset, bytearray, *ATOMIC})
 
 # The built-in containers, for ever (and checked first: the hot path is one lookup).
 _HANDLERS: dict[type, Handler] = {
@@ -393,8 +401,8 @@ def _handler_for(cls: type) -> Handler:
         return _refuse(f"cannot clone {name}: a BaseException that is not an Exception is a signal")
     if issubclass(cls, tuple) and hasattr(cls, "_fields") and hasattr(cls, "_make"):
         return _namedtuple
-    for base in _BUILTIN_BASES:
-        if issubclass(cls, base):
+    for base in cls.__mro__:  # the nearest built-in base: datetime, not date
+        if base in _BUILTIN_BASES:
             return _refuse(
                 f"cannot clone a {name!r} object: only {base.__name__} itself is cloneable, "
                 "not its subclasses"
@@ -553,9 +561,10 @@ def structured_clone(value: T, *, transfer: Iterable[object] | None = None) -> T
     The same clone `post_message` makes, as the web's `structuredClone()`. The copy shares
     nothing mutable with `value`; immutable values are shared instead of copied, and cycles
     and shared references are kept. What clones: `None`, `bool`, numbers, `str`, `bytes`,
-    `Decimal`, `UUID`, the `datetime` types, `list`, `dict`, `tuple` (named tuples too),
-    `set`, `frozenset`, `bytearray`, enum members, exceptions, attrs and dataclass instances,
-    and [`ArrayBuffer`][actors.ArrayBuffer] (copied unless transferred).
+    `Decimal`, `UUID`, the `datetime` types, `range`, `pathlib` paths (the exact types),
+    `list`, `dict`, `tuple` (named tuples too), `set`, `frozenset`, `bytearray`, enum members,
+    exceptions, attrs and dataclass instances, and [`ArrayBuffer`][actors.ArrayBuffer]
+    (copied unless transferred).
 
     Args:
         value: the value to clone.
