@@ -325,6 +325,24 @@ def _exception_with_fields(names: tuple[str, ...]) -> Handler:
     return clone_exception
 
 
+def _enum_member(c: _Cloner, x: enum.Enum) -> enum.Enum:
+    """Enum members are shared (`is` keeps working), so only one whose value is immutable all
+    the way down (it clones to itself): else the receiver would share that value."""
+    value = x._value_
+    if type(value) in ATOMIC:
+        return x
+    what = f"cannot clone a {type(x).__qualname__!r} enum member: members are shared by identity"
+    try:
+        same = c.compound(value) is value
+    except _Failure as f:
+        raise _Failure(f"{what}, and its value cannot be cloned ({f.reason})", x) from None
+    if not same:
+        raise _Failure(
+            f"{what}, so its mutable value {_short(value)} would be shared with the receiver", x
+        )
+    return x
+
+
 def _refuse(reason: str) -> Handler:
     def refuse(c: _Cloner, x: object) -> object:
         raise _Failure(reason, x)
@@ -386,7 +404,7 @@ def _handler_for(cls: type) -> Handler:
         fields = _field_names(cls)
         return _exception if not fields else _exception_with_fields(fields)
     if issubclass(cls, enum.Enum):
-        return _shared
+        return _enum_member
     if cls.__module__.partition(".")[0] in _RUNTIME_MODULES:
         return _refuse(f"cannot clone a {name!r} object: it belongs to a running program")
     if issubclass(cls, Transferable):
@@ -562,9 +580,9 @@ def structured_clone(value: T, *, transfer: Iterable[object] | None = None) -> T
     nothing mutable with `value`; immutable values are shared instead of copied, and cycles
     and shared references are kept. What clones: `None`, `bool`, numbers, `str`, `bytes`,
     `Decimal`, `UUID`, the `datetime` types, `range`, `pathlib` paths (the exact types),
-    `list`, `dict`, `tuple` (named tuples too), `set`, `frozenset`, `bytearray`, enum members,
-    exceptions, attrs and dataclass instances, and [`ArrayBuffer`][actors.ArrayBuffer]
-    (copied unless transferred).
+    `list`, `dict`, `tuple` (named tuples too), `set`, `frozenset`, `bytearray`, enum members
+    whose values are immutable (shared), exceptions, attrs and dataclass instances, and
+    [`ArrayBuffer`][actors.ArrayBuffer] (copied unless transferred).
 
     Args:
         value: the value to clone.
@@ -578,8 +596,8 @@ def structured_clone(value: T, *, transfer: Iterable[object] | None = None) -> T
     Raises:
         DataCloneError: `value` holds something that cannot be cloned (a port not listed in
             `transfer`, a function, a subclass of a built-in container, a live trio object,
-            ...), or `transfer` lists something not transferable, detached or duplicated.
-            Nothing was detached.
+            an enum member holding a mutable value, ...), or `transfer` lists something not
+            transferable, detached or duplicated. Nothing was detached.
         TypeError: `transfer` is not iterable.
     """
     if transfer is None:

@@ -113,6 +113,19 @@ class DataError(Exception):
     detail: list[int]
 
 
+class Box(enum.Enum):
+    """An enum whose members hold mutable values."""
+
+    ITEMS = [1, 2]  # noqa: RUF012
+    NESTED = (1, [2])
+
+
+class Planet(enum.Enum):
+    """An enum whose members hold immutable tuples."""
+
+    EARTH = (5.97e24, 6.37e6)
+
+
 class MyDateTime(datetime.datetime):
     pass
 
@@ -175,6 +188,7 @@ def _gen():  # type: ignore[no-untyped-def]
         datetime.UTC,
         Color.RED,
         Level.HIGH,
+        Planet.EARTH,
         range(3),
         range(0, 10, 2),
         pathlib.PurePath("a/b"),
@@ -204,6 +218,15 @@ def test_enum_members_stay_identical_across_a_channel() -> None:
 def test_enum_members_of_any_module_are_shared(member: enum.Enum) -> None:
     """Enum members are shared whichever module defines the enum (socket, ssl, ...)."""
     assert structured_clone([member])[0] is member
+
+
+@pytest.mark.parametrize("member", [Box.ITEMS, Box.NESTED], ids=["list", "tuple-with-a-list"])
+def test_an_enum_member_holding_a_mutable_value_is_refused(member: Box) -> None:
+    """Sharing such a member would share its mutable value with the receiver: refused."""
+    with pytest.raises(DataCloneError, match="would be shared") as info:
+        structured_clone({"box": member})
+    assert info.value.value is member
+    assert info.value.path == "message['box']"
 
 
 def test_nan_is_shared() -> None:
