@@ -266,6 +266,42 @@ def _exception(c: _Cloner, x: BaseException) -> BaseException:
             raise _Failure(f"cannot rebuild {cls.__qualname__} from its args ({e!r})", x) from None
         c.memo[id(x)] = new
     new.args = args
+    attributes = x.__dict__
+    if attributes:
+        new.__dict__.update(_clone_attributes(c, x, attributes))
+    return new
+
+
+def _clone_attributes(c: _Cloner, x: BaseException, attributes: dict[str, Any]) -> dict[str, Any]:
+    """An exception's instance attributes (`__notes__` too), cloned; `.name` in error paths."""
+    cloned: dict[str, Any] = {}
+    name = ""
+    try:
+        for name, value in attributes.items():
+            if type(value) in ATOMIC:
+                cloned[name] = value
+            elif name == "value" and type(x) is DataCloneError:
+                cloned[name] = _clone_or_none(c, value)  # often uncloneable, by definition
+            else:
+                cloned[name] = c.compound(value)
+    except _Failure as f:
+        f.segments.append(f".{name}")
+        raise
+    return cloned
+
+
+def _clone_or_none(c: _Cloner, value: object) -> object:
+    """The clone of `value`, or `None` if it cannot be cloned; a failure leaves `c` as it was
+    (no half-made copy in its memo for another reference to `value` to pick up)."""
+    moves = None if c.moves is None else c.moves.copy()
+    trial = _Cloner(c.memo.copy(), moves)
+    try:
+        new = trial.compound(value)
+    except _Failure:
+        return None
+    c.memo.update(trial.memo)
+    if c.moves is not None and moves is not None:
+        c.moves[:] = moves
     return new
 
 
@@ -581,7 +617,8 @@ def structured_clone(value: T, *, transfer: Iterable[object] | None = None) -> T
     and shared references are kept. What clones: `None`, `bool`, numbers, `str`, `bytes`,
     `Decimal`, `UUID`, the `datetime` types, `range`, `pathlib` paths (the exact types),
     `list`, `dict`, `tuple` (named tuples too), `set`, `frozenset`, `bytearray`, enum members
-    whose values are immutable (shared), exceptions, attrs and dataclass instances, and
+    whose values are immutable (shared), exceptions (their `args` and instance attributes,
+    `__notes__` included), attrs and dataclass instances, and
     [`ArrayBuffer`][actors.ArrayBuffer] (copied unless transferred).
 
     Args:

@@ -19,6 +19,7 @@ import gc
 import pathlib
 import socket
 import ssl
+import subprocess
 import sys
 import threading
 import uuid
@@ -31,7 +32,14 @@ import trio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors import ArrayBuffer, DataCloneError, MessageChannel, _clone, structured_clone
+from actors import (
+    ArrayBuffer,
+    DataCloneError,
+    MessageChannel,
+    TooManyRestartsError,
+    _clone,
+    structured_clone,
+)
 
 # -- test types --------------------------------------------------------------------------------
 
@@ -454,6 +462,78 @@ def test_an_oserror_clone_keeps_the_fields_its_args_carry() -> None:
     assert clone.args == (2, "No such file")
     assert (clone.errno, clone.strerror) == (2, "No such file")
     assert str(clone) == str(error)
+
+
+def test_an_exception_keeps_its_instance_attributes() -> None:
+    """Attributes set outside args (CalledProcessError's returncode, cmd, ...) are cloned."""
+    error = subprocess.CalledProcessError(2, ["ls", "nowhere"], output=b"out")
+    clone = structured_clone(error)
+    assert str(clone) == str(error)
+    assert (clone.returncode, clone.cmd, clone.output) == (2, ["ls", "nowhere"], b"out")
+    assert clone.cmd is not error.cmd
+
+
+def test_an_exception_keeps_a_copy_of_its_notes() -> None:
+    """`__notes__` is cloned with the other instance attributes."""
+    error = ValueError("bad")
+    error.add_note("while parsing line 3")
+    clone = structured_clone(error)
+    assert clone.__notes__ == ["while parsing line 3"]
+    assert clone.__notes__ is not error.__notes__
+
+
+def test_an_exception_attribute_that_cannot_be_cloned_is_refused() -> None:
+    """An uncloneable attribute is a DataCloneError whose path names the attribute."""
+    error = AppError("failed")
+    error.callback = print  # type: ignore[attr-defined]
+    with pytest.raises(DataCloneError) as info:
+        structured_clone({"error": error})
+    assert info.value.path == "message['error'].callback"
+    assert info.value.value is print
+
+
+def test_a_cycle_through_an_exception_attribute_is_preserved() -> None:
+    """An exception that refers to itself through an attribute still does in the clone."""
+    error = AppError("loop")
+    error.me = error  # type: ignore[attr-defined]
+    clone = structured_clone(error)
+    assert clone.me is clone  # type: ignore[attr-defined]
+
+
+def test_the_library_exceptions_keep_their_attributes() -> None:
+    """TooManyRestartsError and DataCloneError keep every attribute their callers read."""
+    gave_up = TooManyRestartsError("gave up", path="root/db", max_restarts=3, within=5.0)
+    refused = DataCloneError("cannot clone it", value=[1], path="message[0]")
+    gave_up_clone, refused_clone = structured_clone([gave_up, refused])
+    assert (gave_up_clone.path, gave_up_clone.max_restarts, gave_up_clone.within) == (
+        "root/db",
+        3,
+        5.0,
+    )
+    assert (refused_clone.path, refused_clone.reason, refused_clone.value) == (
+        "message[0]",
+        "cannot clone it",
+        [1],
+    )
+    assert refused_clone.value is not refused.value
+    assert str(refused_clone) == str(refused)
+
+
+def test_a_data_clone_error_whose_value_cannot_be_cloned_clones_without_it() -> None:
+    """A DataCloneError's value is often uncloneable by definition: the clone's is None."""
+    refused = DataCloneError("cannot clone a function", value=print, path="message.f")
+    clone = structured_clone(refused)
+    assert clone.value is None
+    assert (clone.path, clone.reason, str(clone)) == (refused.path, refused.reason, str(refused))
+
+
+def test_a_value_left_out_of_a_data_clone_error_is_still_refused_elsewhere() -> None:
+    """Leaving an uncloneable value out of a DataCloneError leaves no half-made copy behind."""
+    bad = [1, print]
+    refused = DataCloneError("cannot clone it", value=bad)
+    with pytest.raises(DataCloneError) as info:
+        structured_clone({"error": refused, "bad": bad})
+    assert info.value.path == "message['bad'][1]"
 
 
 def test_an_exception_clone_drops_traceback_and_cause() -> None:
