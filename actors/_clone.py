@@ -26,6 +26,7 @@ from ._transfer import Transferable
 
 __all__ = [
     "clone",
+    "clone_replacing",
     "commit",
     "serialize",
     "serialize_moving_all",
@@ -71,7 +72,10 @@ _MISSING: Final = _Missing()
 
 
 class _Failure(Exception):
-    """Raised inside the cloner; carries the path segments collected while unwinding."""
+    """Raised inside the cloner; carries the path segments collected while unwinding.
+
+    Its `__cause__` is the exception user code raised, if that is what stopped the clone.
+    """
 
     def __init__(self, reason: str, value: object) -> None:
         self.reason = reason
@@ -104,12 +108,18 @@ class _Cloner:
         if done is not None:
             return done
         cls = type(x)
-        handler = _HANDLERS.get(cls)
-        if handler is None:
-            handler = _CLASS_HANDLERS.get(id(cls))
+        try:  # free unless something raises
+            handler = _HANDLERS.get(cls)
             if handler is None:
-                handler = _register(cls)
-        return handler(self, x)
+                handler = _CLASS_HANDLERS.get(id(cls))
+                if handler is None:
+                    handler = _register(cls)
+            return handler(self, x)
+        except (_Failure, RecursionError, MemoryError):
+            raise
+        except Exception as e:  # user code (a hash, an __eq__, a __new__, a property) raised
+            reason = f"cannot clone a {cls.__qualname__!r} object: cloning it raised {e!r}"
+            raise _Failure(reason, x) from e
 
 
 def _list(c: _Cloner, x: list[Any]) -> list[Any]:
@@ -536,7 +546,7 @@ def serialize(
     try:
         data = _Cloner(memo).clone(message)
     except _Failure as f:
-        raise _error(f, "message") from None
+        raise _error(f, "message") from f.__cause__
     except RecursionError:
         raise _too_deep(message) from None
     for i, item in enumerate(items):  # after serializing, as StructuredSerializeWithTransfer
@@ -563,7 +573,7 @@ def serialize_moving_all(
     try:
         data = _Cloner({}, moves).clone(message)
     except _Failure as f:
-        raise _error(f, root) from None
+        raise _error(f, root) from f.__cause__
     except RecursionError:
         raise _too_deep(message) from None
     return data, moves
@@ -576,9 +586,21 @@ def clone(message: object) -> object:
     try:
         return _Cloner({}).compound(message)
     except _Failure as f:
-        raise _error(f, "message") from None
+        raise _error(f, "message") from f.__cause__
     except RecursionError:
         raise _too_deep(message) from None
+
+
+def clone_replacing(value: object, replacements: dict[int, object], root: str) -> object:
+    """Clone `value` with each object whose `id` is a key of `replacements` replaced by its
+    entry (a restarted actor's arguments hold the slot's current ports and buffers). Raises
+    `DataCloneError`, with paths rooted at `root`."""
+    try:
+        return _Cloner(replacements).clone(value)
+    except _Failure as f:
+        raise _error(f, root) from f.__cause__
+    except RecursionError:
+        raise _too_deep(value) from None
 
 
 def _flat_moves(
@@ -633,8 +655,10 @@ def structured_clone(value: T, *, transfer: Iterable[object] | None = None) -> T
     Raises:
         DataCloneError: `value` holds something that cannot be cloned (a port not listed in
             `transfer`, a function, a subclass of a built-in container, a live trio object,
-            an enum member holding a mutable value, ...), or `transfer` lists something not
-            transferable, detached or duplicated. Nothing was detached.
+            an enum member holding a mutable value, ...), or whose own code raised while it
+            was cloned (a `__hash__`, a `__new__`, ...: that exception is the `__cause__`),
+            or `transfer` lists something not transferable, detached or duplicated.
+            Nothing was detached.
         TypeError: `transfer` is not iterable.
     """
     if transfer is None:

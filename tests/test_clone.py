@@ -134,6 +134,81 @@ class Planet(enum.Enum):
     EARTH = (5.97e24, 6.37e6)
 
 
+class Trap(Exception):
+    """Raised by user code while a value is being cloned."""
+
+
+@dataclasses.dataclass(eq=False)
+class HashedOriginal:
+    """Hashable only with its `sealed` attribute, which is not a field, so a clone lacks it."""
+
+    n: int
+
+    def __hash__(self) -> int:
+        if not hasattr(self, "sealed"):
+            raise Trap("only the original is hashable")
+        return self.n
+
+
+@dataclasses.dataclass(eq=False)
+class ComparedOriginal:
+    """Hashes to 0; comparing raises unless it has `sealed` (not a field, so a clone lacks it)."""
+
+    n: int
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __eq__(self, other: object) -> bool:
+        if not hasattr(self, "sealed"):
+            raise Trap("only the original compares")
+        return self is other
+
+
+def sealed(value: Any) -> Any:
+    value.sealed = True
+    return value
+
+
+@dataclasses.dataclass
+class NeedsArgs:
+    """Its `__new__` wants the arguments its `__init__` gets (the cloner passes none)."""
+
+    n: int
+
+    def __new__(cls, *args: Any) -> NeedsArgs:
+        if not args:
+            raise Trap("NeedsArgs() needs arguments")
+        return super().__new__(cls)
+
+
+class Pair(NamedTuple):
+    a: int
+    b: Any
+
+
+class Strict(Pair):
+    """A named tuple whose `_make` refuses to run."""
+
+    __slots__ = ()
+
+    @classmethod
+    def _make(cls, iterable: Any) -> Strict:  # type: ignore[override]
+        raise Trap("no _make")
+
+
+@dataclasses.dataclass
+class Guarded:
+    """Reading its `secret` field raises."""
+
+    secret: int
+
+    def __getattribute__(self, name: str) -> Any:
+        if name == "secret":
+            raise Trap("secret")
+        return super().__getattribute__(name)
+
+
 class MyDateTime(datetime.datetime):
     pass
 
@@ -664,6 +739,45 @@ def test_the_path_locates_the_value(message: object, path: str) -> None:
         structured_clone(message)
     assert info.value.path == path
     assert info.value.value is print
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param({sealed(HashedOriginal(1))}, id="set-member-hash"),
+        pytest.param(frozenset({sealed(HashedOriginal(1))}), id="frozenset-member-hash"),
+        pytest.param({sealed(HashedOriginal(1)): "v"}, id="dict-key-hash"),
+        pytest.param({sealed(ComparedOriginal(1)), sealed(ComparedOriginal(2))}, id="set-eq"),
+        pytest.param(NeedsArgs(1), id="__new__"),
+        pytest.param(Strict(1, [2]), id="_make"),
+        pytest.param(Guarded(1), id="getattr"),
+    ],
+)
+def test_an_error_raised_by_user_code_while_cloning_is_a_data_clone_error(value: object) -> None:
+    """A hash, an __eq__, a __new__, a _make or a getattr that raises: DataCloneError, with
+    the path of the value being cloned and the user's exception as its cause."""
+    with pytest.raises(DataCloneError) as info:
+        structured_clone({"k": value})
+    assert info.value.path == "message['k']"
+    assert info.value.value is value
+    assert type(info.value.__cause__) is Trap
+    assert "Trap" in info.value.reason
+
+
+def test_an_error_raised_by_user_code_leaves_nothing_detached() -> None:
+    """The clone fails as a whole: the transfer list stays attached."""
+    buf = ArrayBuffer(2)
+    with pytest.raises(DataCloneError):
+        structured_clone([buf, {sealed(HashedOriginal(1))}], transfer=[buf])
+    assert not buf.detached
+
+
+def test_the_clone_of_a_restarted_actors_arguments_fails_with_a_data_clone_error() -> None:
+    """The re-clone a restart makes of spawn's arguments reports failures as DataCloneError."""
+    with pytest.raises(DataCloneError) as info:
+        _clone.clone_replacing((1, {sealed(HashedOriginal(1))}), {}, "args")
+    assert info.value.path == "args[1]"
+    assert type(info.value.__cause__) is Trap
 
 
 def test_a_refused_value_leaves_nothing_detached() -> None:
