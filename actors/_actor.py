@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, final
 import attrs
 import trio
 
-from ._clone import ATOMIC, _Cloner, commit, serialize_moving_all
+from ._clone import ATOMIC, clone_replacing, commit, serialize_moving_all
 from ._owner import CURRENT, Incarnation
 from ._ports import MessagePort, _NoPublicConstructor
 from ._transfer import Transferable
@@ -211,7 +211,7 @@ class ActorHandle(metaclass=_NoPublicConstructor):
         if all(type(a) in ATOMIC for a in args):
             return args
         memo: dict[int, object] = {id(s): now for s, now in zip(shells, current, strict=True)}
-        return _Cloner(memo).clone(args)  # type: ignore[return-value]
+        return clone_replacing(args, memo, "args")  # type: ignore[return-value]
 
     def _reclaim(self) -> None:
         """The incarnation ended: move the slot's ports and buffers to fresh objects.

@@ -12,7 +12,9 @@ import dataclasses
 import datetime
 import decimal
 import enum
+import pathlib
 import uuid
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, Final, TypeVar, cast
 
@@ -24,6 +26,7 @@ from ._transfer import Transferable
 
 __all__ = [
     "clone",
+    "clone_replacing",
     "commit",
     "serialize",
     "serialize_moving_all",
@@ -50,6 +53,13 @@ ATOMIC: Final[frozenset[type]] = frozenset(
         datetime.time,
         datetime.timedelta,
         datetime.timezone,
+        range,
+        pathlib.PurePath,
+        pathlib.PurePosixPath,
+        pathlib.PureWindowsPath,
+        pathlib.Path,
+        pathlib.PosixPath,
+        pathlib.WindowsPath,
     }
 )
 
@@ -62,7 +72,10 @@ _MISSING: Final = _Missing()
 
 
 class _Failure(Exception):
-    """Raised inside the cloner; carries the path segments collected while unwinding."""
+    """Raised inside the cloner; carries the path segments collected while unwinding.
+
+    Its `__cause__` is the exception user code raised, if that is what stopped the clone.
+    """
 
     def __init__(self, reason: str, value: object) -> None:
         self.reason = reason
@@ -95,10 +108,18 @@ class _Cloner:
         if done is not None:
             return done
         cls = type(x)
-        handler = _HANDLERS.get(cls)
-        if handler is None:
-            handler = _HANDLERS[cls] = _handler_for(cls)
-        return handler(self, x)
+        try:  # free unless something raises
+            handler = _HANDLERS.get(cls)
+            if handler is None:
+                handler = _CLASS_HANDLERS.get(id(cls))
+                if handler is None:
+                    handler = _register(cls)
+            return handler(self, x)
+        except (_Failure, RecursionError, MemoryError):
+            raise
+        except Exception as e:  # user code (a hash, an __eq__, a __new__, a property) raised
+            reason = f"cannot clone a {cls.__qualname__!r} object: cloning it raised {e!r}"
+            raise _Failure(reason, x) from e
 
 
 def _list(c: _Cloner, x: list[Any]) -> list[Any]:
@@ -255,6 +276,42 @@ def _exception(c: _Cloner, x: BaseException) -> BaseException:
             raise _Failure(f"cannot rebuild {cls.__qualname__} from its args ({e!r})", x) from None
         c.memo[id(x)] = new
     new.args = args
+    attributes = x.__dict__
+    if attributes:
+        new.__dict__.update(_clone_attributes(c, x, attributes))
+    return new
+
+
+def _clone_attributes(c: _Cloner, x: BaseException, attributes: dict[str, Any]) -> dict[str, Any]:
+    """An exception's instance attributes (`__notes__` too), cloned; `.name` in error paths."""
+    cloned: dict[str, Any] = {}
+    name = ""
+    try:
+        for name, value in attributes.items():
+            if type(value) in ATOMIC:
+                cloned[name] = value
+            elif name == "value" and type(x) is DataCloneError:
+                cloned[name] = _clone_or_none(c, value)  # often uncloneable, by definition
+            else:
+                cloned[name] = c.compound(value)
+    except _Failure as f:
+        f.segments.append(f".{name}")
+        raise
+    return cloned
+
+
+def _clone_or_none(c: _Cloner, value: object) -> object:
+    """The clone of `value`, or `None` if it cannot be cloned; a failure leaves `c` as it was
+    (no half-made copy in its memo for another reference to `value` to pick up)."""
+    moves = None if c.moves is None else c.moves.copy()
+    trial = _Cloner(c.memo.copy(), moves)
+    try:
+        new = trial.compound(value)
+    except _Failure:
+        return None
+    c.memo.update(trial.memo)
+    if c.moves is not None and moves is not None:
+        c.moves[:] = moves
     return new
 
 
@@ -314,6 +371,24 @@ def _exception_with_fields(names: tuple[str, ...]) -> Handler:
     return clone_exception
 
 
+def _enum_member(c: _Cloner, x: enum.Enum) -> enum.Enum:
+    """Enum members are shared (`is` keeps working), so only one whose value is immutable all
+    the way down (it clones to itself): else the receiver would share that value."""
+    value = x._value_
+    if type(value) in ATOMIC:
+        return x
+    what = f"cannot clone a {type(x).__qualname__!r} enum member: members are shared by identity"
+    try:
+        same = c.compound(value) is value
+    except _Failure as f:
+        raise _Failure(f"{what}, and its value cannot be cloned ({f.reason})", x) from None
+    if not same:
+        raise _Failure(
+            f"{what}, so its mutable value {_short(value)} would be shared with the receiver", x
+        )
+    return x
+
+
 def _refuse(reason: str) -> Handler:
     def refuse(c: _Cloner, x: object) -> object:
         raise _Failure(reason, x)
@@ -327,8 +402,9 @@ _RUNTIME_MODULES: Final = frozenset(
     {"trio", "outcome", "threading", "_thread", "asyncio", "socket", "ssl", "selectors"}
 )
 
-_BUILTIN_BASES: Final = (dict, list, tuple, set, frozenset, bytearray, *ATOMIC)
+_BUILTIN_BASES: Final = frozenset({dict, list, tuple, set, frozenset, bytearray, *ATOMIC})
 
+# The built-in containers, for ever (and checked first: the hot path is one lookup).
 _HANDLERS: dict[type, Handler] = {
     list: _list,
     dict: _dict,
@@ -340,8 +416,33 @@ _HANDLERS: dict[type, Handler] = {
 }
 
 
+# Every other class met, by `id`, while it lives: a handler never refers to its class, and
+# the weak reference's callback removes the entry as the class dies (before its id can be
+# reused), so classes made at run time (named tuples, dataclasses, ...) can be collected.
+_CLASS_HANDLERS: dict[int, Handler] = {}
+_CLASS_REFS: dict[int, weakref.KeyedRef[int, type]] = {}
+
+
+def _forget(
+    ref: weakref.KeyedRef[int, type],
+    handlers: dict[int, Handler] = _CLASS_HANDLERS,  # bound now: a class may die at shutdown
+    refs: dict[int, weakref.KeyedRef[int, type]] = _CLASS_REFS,
+) -> None:
+    handlers.pop(ref.key, None)
+    refs.pop(ref.key, None)
+
+
+def _register(cls: type) -> Handler:
+    """Decide how instances of `cls` are cloned, and remember it while `cls` lives."""
+    handler = _handler_for(cls)
+    key = id(cls)
+    _CLASS_REFS[key] = weakref.KeyedRef(cls, _forget, key)
+    _CLASS_HANDLERS[key] = handler
+    return handler
+
+
 def _handler_for(cls: type) -> Handler:
-    """Decide once per type how its instances are cloned (cached in `_HANDLERS`)."""
+    """Decide once per type how its instances are cloned (cached by `_register`)."""
     name = cls.__qualname__
     # Exceptions and enum members are data whichever module defines them (trio's errors,
     # socket.AF_INET); other objects of runtime modules are live machinery.
@@ -349,7 +450,7 @@ def _handler_for(cls: type) -> Handler:
         fields = _field_names(cls)
         return _exception if not fields else _exception_with_fields(fields)
     if issubclass(cls, enum.Enum):
-        return _shared
+        return _enum_member
     if cls.__module__.partition(".")[0] in _RUNTIME_MODULES:
         return _refuse(f"cannot clone a {name!r} object: it belongs to a running program")
     if issubclass(cls, Transferable):
@@ -364,8 +465,8 @@ def _handler_for(cls: type) -> Handler:
         return _refuse(f"cannot clone {name}: a BaseException that is not an Exception is a signal")
     if issubclass(cls, tuple) and hasattr(cls, "_fields") and hasattr(cls, "_make"):
         return _namedtuple
-    for base in _BUILTIN_BASES:
-        if issubclass(cls, base):
+    for base in cls.__mro__:  # the nearest built-in base: datetime, not date
+        if base in _BUILTIN_BASES:
             return _refuse(
                 f"cannot clone a {name!r} object: only {base.__name__} itself is cloneable, "
                 "not its subclasses"
@@ -445,7 +546,7 @@ def serialize(
     try:
         data = _Cloner(memo).clone(message)
     except _Failure as f:
-        raise _error(f, "message") from None
+        raise _error(f, "message") from f.__cause__
     except RecursionError:
         raise _too_deep(message) from None
     for i, item in enumerate(items):  # after serializing, as StructuredSerializeWithTransfer
@@ -472,7 +573,7 @@ def serialize_moving_all(
     try:
         data = _Cloner({}, moves).clone(message)
     except _Failure as f:
-        raise _error(f, root) from None
+        raise _error(f, root) from f.__cause__
     except RecursionError:
         raise _too_deep(message) from None
     return data, moves
@@ -485,9 +586,21 @@ def clone(message: object) -> object:
     try:
         return _Cloner({}).compound(message)
     except _Failure as f:
-        raise _error(f, "message") from None
+        raise _error(f, "message") from f.__cause__
     except RecursionError:
         raise _too_deep(message) from None
+
+
+def clone_replacing(value: object, replacements: dict[int, object], root: str) -> object:
+    """Clone `value` with each object whose `id` is a key of `replacements` replaced by its
+    entry (a restarted actor's arguments hold the slot's current ports and buffers). Raises
+    `DataCloneError`, with paths rooted at `root`."""
+    try:
+        return _Cloner(replacements).clone(value)
+    except _Failure as f:
+        raise _error(f, root) from f.__cause__
+    except RecursionError:
+        raise _too_deep(value) from None
 
 
 def _flat_moves(
@@ -524,9 +637,11 @@ def structured_clone(value: T, *, transfer: Iterable[object] | None = None) -> T
     The same clone `post_message` makes, as the web's `structuredClone()`. The copy shares
     nothing mutable with `value`; immutable values are shared instead of copied, and cycles
     and shared references are kept. What clones: `None`, `bool`, numbers, `str`, `bytes`,
-    `Decimal`, `UUID`, the `datetime` types, `list`, `dict`, `tuple` (named tuples too),
-    `set`, `frozenset`, `bytearray`, enum members, exceptions, attrs and dataclass instances,
-    and [`ArrayBuffer`][actors.ArrayBuffer] (copied unless transferred).
+    `Decimal`, `UUID`, the `datetime` types, `range`, `pathlib` paths (the exact types),
+    `list`, `dict`, `tuple` (named tuples too), `set`, `frozenset`, `bytearray`, enum members
+    whose values are immutable (shared), exceptions (their `args` and instance attributes,
+    `__notes__` included), attrs and dataclass instances, and
+    [`ArrayBuffer`][actors.ArrayBuffer] (copied unless transferred).
 
     Args:
         value: the value to clone.
@@ -540,7 +655,9 @@ def structured_clone(value: T, *, transfer: Iterable[object] | None = None) -> T
     Raises:
         DataCloneError: `value` holds something that cannot be cloned (a port not listed in
             `transfer`, a function, a subclass of a built-in container, a live trio object,
-            ...), or `transfer` lists something not transferable, detached or duplicated.
+            an enum member holding a mutable value, ...), or whose own code raised while it
+            was cloned (a `__hash__`, a `__new__`, ...: that exception is the `__cause__`),
+            or `transfer` lists something not transferable, detached or duplicated.
             Nothing was detached.
         TypeError: `transfer` is not iterable.
     """

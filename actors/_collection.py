@@ -273,7 +273,7 @@ class PortCollection:
         to all members at once (members that leave meanwhile are not waited for; members
         that join are included). Under `DROP_OLDEST` and `DISCONNECT` it never waits: slow
         members are handled by the policy, so memory stays bounded. Cancelled while
-        waiting: nothing was sent.
+        waiting: nothing was sent, and nothing of the call stays behind at the members.
 
         Args:
             message: any value [`structured_clone`][actors.structured_clone] accepts.
@@ -312,8 +312,10 @@ class PortCollection:
                 peer.watch(wake)
             try:
                 await wake.wait()
-            finally:
+            finally:  # woken, cancelled or failed: leave no event behind at any member
                 self._waiters.discard(wake)
+                for peer in full:
+                    peer.unwatch(wake)
 
     def _validate(self, message: object, transfer: Iterable[object] | None) -> object:
         if transfer_items(transfer):  # a TypeError for a non-iterable, as on ports

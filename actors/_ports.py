@@ -18,7 +18,7 @@ from ._events import Listener
 from ._exceptions import DataCloneError
 from ._log import debug, logger
 from ._owner import CURRENT
-from ._queue import CLOSE, LAGGED, Item, PortCore
+from ._queue import CLOSE, Item, PortCore
 from ._receiver import Receiver, current_token
 from ._transfer import Transferable
 
@@ -60,11 +60,6 @@ class MessagePortStatistics:
     """`onmessage` plus the `message` listeners: while above 0, handlers get the messages."""
 
 
-def _messages_queued(core: PortCore) -> int:
-    """Messages in the queue, leaving out the close and lagged markers."""
-    return sum(1 for item in core.queue if item[0] is not CLOSE and item[0] is not LAGGED)
-
-
 @final
 class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
     """One end of a channel: post to its peer, receive what the peer posts.
@@ -94,7 +89,7 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
             return f"<MessagePort {self._state}>"
         flags = [core.id, "started" if core.enabled else "not started"]
         flags.append("entangled" if core.peer is not None else "disentangled")
-        return f"<MessagePort {' '.join(flags)} queued={_messages_queued(core)}>"
+        return f"<MessagePort {' '.join(flags)} queued={core.messages()}>"
 
     # -- the web's API --------------------------------------------------------------------
 
@@ -243,7 +238,7 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
                 message_handlers=handlers,
             )
         return MessagePortStatistics(
-            queued=_messages_queued(core),
+            queued=core.messages(),
             started=core.enabled,
             entangled=core.peer is not None,
             closed=False,
@@ -303,7 +298,8 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
 def _collected(core: PortCore) -> None:
     """A MessagePort standing for `core` was garbage-collected (run from trio's token)."""
     try:
-        if core.peer is not None or any(item[0] is not CLOSE for item in core.queue):
+        queue = core.queue  # CLOSE is only ever last: a head that is not CLOSE is something
+        if core.peer is not None or (queue and queue[0][0] is not CLOSE):
             debug("port_collected", port=core.id)
         _close_ports_in(core.abandon())
     except Exception as exc:  # raising here would crash the whole trio run

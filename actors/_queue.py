@@ -60,7 +60,8 @@ CLOSE: Final = _Marker("close")
 MESSAGE_ERROR: Final = _Marker("messageerror")
 """`item[0]` of a message that could not be deserialized (only relays make these)."""
 LAGGED: Final = _Marker("lagged")
-"""`item[0]` of a notice that older messages were dropped; `item[1]` is how many."""
+"""`item[0]` of a notice that older messages were dropped; `item[1]` is how many. Only ever
+the first item of a queue (`drop_oldest` puts it there and folds older notices into it)."""
 MARKERS: Final = (CLOSE, MESSAGE_ERROR, LAGGED)
 
 Item = tuple[Any, Any, int]
@@ -119,18 +120,39 @@ class PortCore:
         self.busy = False  # an async handler of this port is still running
         self.idle: trio.Event | None = None  # set when busy ends, if a receive() waits for it
         self.token = token
-        self.drained: list[trio.Event] | None = None  # set when an item leaves the queue
+        # Set when an item leaves the queue (a dict as an ordered set: a waiter that stops
+        # waiting takes its event back in O(1)).
+        self.drained: dict[trio.Event, None] | None = None
 
     def backlog(self) -> int:
         """Messages waiting in this end's queue (what a sender's flow control looks at)."""
         queue = self.queue
         return len(queue) - 1 if queue and queue[0][0] is LAGGED else len(queue)
 
+    def messages(self) -> int:
+        """Messages in this end's queue: every item but a lagged notice and the close marker.
+
+        O(1): a `LAGGED` notice can only be first and `CLOSE` only last (a `MESSAGE_ERROR`
+        item is a message).
+        """
+        queue = self.queue
+        if not queue:
+            return 0
+        return len(queue) - (queue[0][0] is LAGGED) - (queue[-1][0] is CLOSE)
+
     def watch(self, event: trio.Event) -> None:
         """Set `event` when the next item leaves this queue, or the end is gone."""
         if self.drained is None:
-            self.drained = []
-        self.drained.append(event)
+            self.drained = {}
+        self.drained[event] = None
+
+    def unwatch(self, event: trio.Event) -> None:
+        """Forget `event` (its waiter stopped waiting); nothing happens if it was set."""
+        drained = self.drained
+        if drained is not None:
+            drained.pop(event, None)
+            if not drained:
+                self.drained = None
 
     def taken(self) -> None:
         """An item left the queue: wake whoever watches (call only when `drained` is set)."""

@@ -253,6 +253,41 @@ async def test_a_cancelled_send_sends_nothing(autojump_clock: Any) -> None:
     assert group.statistics().sent == 0
 
 
+def watchers(port: MessagePort) -> int:
+    """How many waiting ``send()`` calls watch ``port``'s queue for room."""
+    core = port._core
+    assert core is not None
+    return len(core.drained or ())
+
+
+async def test_timed_out_sends_leave_no_watcher_behind(autojump_clock: Any) -> None:
+    """A send() cancelled while members are full takes its wake-up back from each of them."""
+    first, second = MessageChannel(), MessageChannel()
+    group = PortCollection([first.port1, second.port1], max_queued=1)
+    group.post_message("fills both")
+    for _ in range(100):
+        with trio.move_on_after(0.01):
+            await group.send("never")
+    assert watchers(first.port2) == 0
+    assert watchers(second.port2) == 0
+
+
+async def test_a_send_woken_by_a_membership_change_leaves_no_watcher(autojump_clock: Any) -> None:
+    """A send() that stops waiting because the full member left does not stay watching it."""
+    stuck = MessageChannel()
+    group = PortCollection([stuck.port1], max_queued=1)
+    group.post_message("fills stuck")
+    async with trio.open_nursery() as nursery:
+
+        async def later() -> None:
+            await trio.sleep(1)
+            group.remove(stuck.port1)
+
+        nursery.start_soon(later)
+        await group.send("to nobody")
+    assert watchers(stuck.port2) == 0
+
+
 async def test_a_member_added_while_send_waits_is_included(autojump_clock: Any) -> None:
     """Delivery happens once there is room, to the members at that moment."""
     stuck, newcomer = MessageChannel(), MessageChannel()

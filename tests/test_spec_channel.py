@@ -24,6 +24,9 @@ from __future__ import annotations
 
 import gc
 import weakref
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
 
 import attrs
 import pytest
@@ -34,11 +37,15 @@ from _helpers import blocked_receivers
 from actors import (
     ArrayBuffer,
     DataCloneError,
+    Lagged,
     MessageChannel,
     MessageEvent,
     MessagePort,
     MessagePortStatistics,
+    PortCollection,
+    SlowMemberPolicy,
 )
+from actors._queue import MESSAGE_ERROR
 
 # -- A. Construction and entanglement ---------------------------------------------------------
 
@@ -413,6 +420,47 @@ async def test_statistics_of_closed_and_transferred_ports() -> None:
         True,
         False,
     )
+
+
+async def test_statistics_of_a_large_queue_count_every_message() -> None:
+    """With a lagged notice first and the close marker last, every message in between counts."""
+    channel = MessageChannel()
+    group = PortCollection([channel.port1], max_queued=10_000, policy=SlowMemberPolicy.DROP_OLDEST)
+    for n in range(12_000):
+        group.post_message(n)
+    core = channel.port2._core
+    assert core is not None
+    core.deliver(MESSAGE_ERROR, "could not deserialize")  # a message too, as a relay makes
+    channel.port1.close()
+    assert channel.port2.statistics().queued == 10_001
+    assert repr(channel.port2).endswith("queued=10001>")
+    with pytest.raises(Lagged):
+        await channel.port2.receive()
+    assert channel.port2.statistics().queued == 10_001
+
+
+class _CountingDeque(deque[Any]):
+    """A deque that counts how often it is walked."""
+
+    walks = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        self.walks += 1
+        return super().__iter__()
+
+
+async def test_statistics_and_repr_do_not_walk_the_queue() -> None:
+    """statistics() and repr() cost the same whatever the queue holds: they never walk it."""
+    channel = MessageChannel()
+    core = channel.port2._core
+    assert core is not None
+    queue = core.queue = _CountingDeque(core.queue)
+    for n in range(1_000):
+        channel.port1.post_message(n)
+    channel.port1.close()
+    assert channel.port2.statistics().queued == 1_000
+    assert repr(channel.port2).endswith("queued=1000>")
+    assert queue.walks == 0
 
 
 async def test_each_waiting_receiver_gets_its_own_message() -> None:
