@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from abc import ABCMeta
 from collections.abc import Iterable
+from types import TracebackType
 from typing import Any, NoReturn, final
 
 import attrs
@@ -177,6 +178,25 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
         self._detach("closed", core)
         _close_ports_in(core.abandon())
         debug("port_closed", port=core.id)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Close the port as `aclose()` does, except for an actor's slot port left by an
+        exception: that port belongs to the actor's slot, not to the crashing incarnation.
+
+        So `async with inbox:` is harmless in an actor: when the block ends by a crash or by
+        the supervisor's cancellation, the port stays with the slot and the next incarnation
+        gets it, queue and all. A normal exit of the block closes it, as asked.
+        """
+        if exc_value is not None:
+            owner = CURRENT.get()
+            if owner is not None and owner.keeps(self):
+                return
+        await self.aclose()
 
     @property
     def onclose(self) -> Listener | None:

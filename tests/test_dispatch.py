@@ -19,9 +19,11 @@ import threading
 import weakref
 
 import pytest
+import structlog.testing
 import trio
 import trio.testing
 
+import actors
 from actors import MessageChannel, MessageEvent
 from actors._queue import FAIRNESS_BUDGET
 
@@ -233,3 +235,99 @@ def test_events_left_when_a_run_ends_are_dispatched_in_the_next_run() -> None:
     assert len(seen) < FAIRNESS_BUDGET * 4
     trio.run(post_and_settle)
     assert seen == [*range(FAIRNESS_BUDGET * 4), "next run"]
+
+
+# -- a halted actor's handlers, and receive() behind a running handler ------------------------
+
+
+class Boom(Exception):
+    """A scripted crash."""
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_no_message_reaches_a_crashed_incarnation(kind: str) -> None:
+    """A handler that raises on message 0 crashes its actor at once: the dispatcher gives the
+    dead incarnation nothing more (not the rest of its batch), and messages 1-9 all go to the
+    next incarnation, none lost."""
+    got: list[tuple[int, int]] = []
+    channel = actors.MessageChannel()
+
+    async def child(port: actors.MessagePort) -> None:
+        me = actors.current_actor().incarnation
+
+        if kind == "sync":
+
+            def handler(event: actors.MessageEvent) -> None:
+                got.append((me, event.data))
+                if event.data == 0:
+                    raise Boom
+        else:
+
+            async def handler(event: actors.MessageEvent) -> None:  # type: ignore[misc]
+                await trio.lowlevel.checkpoint()  # a taken, unrecorded message would be lost
+                got.append((me, event.data))
+                if event.data == 0:
+                    raise Boom
+
+        port.onmessage = handler
+        await trio.sleep_forever()
+
+    with structlog.testing.capture_logs():
+        async with actors.open_supervisor() as sup:
+            sup.spawn(child, channel.port2)
+            await trio.testing.wait_all_tasks_blocked()
+            for i in range(10):
+                channel.port1.post_message(i)
+            await trio.testing.wait_all_tasks_blocked()
+            sup.cancel()
+    assert got == [(1, 0)] + [(2, i) for i in range(1, 10)]
+
+
+async def test_receive_waits_for_a_removed_async_handler_still_running() -> None:
+    """An async handler is removed while it handles message 0; ``receive()`` then waits for
+    it to finish, so the port's messages are consumed in order: 0, 1, 2, 3."""
+    channel = actors.MessageChannel()
+    order: list[object] = []
+    release = trio.Event()
+
+    async def handler(event: actors.MessageEvent) -> None:
+        await release.wait()
+        order.append(event.data)
+
+    channel.port2.onmessage = handler
+    for i in range(4):
+        channel.port1.post_message(i)
+    await trio.testing.wait_all_tasks_blocked()  # the handler holds message 0
+    channel.port2.onmessage = None
+
+    async def receive_three() -> None:
+        for _ in range(3):
+            order.append((await channel.port2.receive()).data)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(receive_three)
+        await trio.testing.wait_all_tasks_blocked()
+        assert order == []  # receive() waits behind the running handler
+        release.set()
+    assert order == [0, 1, 2, 3]
+    channel.port1.close()
+
+
+async def test_a_receive_waiting_behind_a_handler_can_be_cancelled() -> None:
+    """A ``receive()`` waiting for a running handler is cancelled cleanly: nothing is lost."""
+    channel = actors.MessageChannel()
+    release = trio.Event()
+
+    async def handler(event: actors.MessageEvent) -> None:
+        await release.wait()
+
+    channel.port2.onmessage = handler
+    channel.port1.post_message(0)
+    channel.port1.post_message(1)
+    await trio.testing.wait_all_tasks_blocked()
+    channel.port2.onmessage = None
+    with trio.move_on_after(0.01):
+        await channel.port2.receive()
+    release.set()
+    assert (await channel.port2.receive()).data == 1
+    channel.port1.close()

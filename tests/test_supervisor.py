@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import structlog.testing
 import trio
 import trio.testing
 
@@ -989,3 +991,95 @@ async def test_a_sibling_winding_down_for_a_group_restart_is_restarting() -> Non
         assert (a.statistics().incarnation, b.statistics().incarnation) == (2, 2)
         assert b.statistics().state is ActorState.RUNNING
         sup.cancel()
+
+
+# -- misuse that must be loud or harmless ---------------------------------------------------
+
+
+async def test_async_with_a_slot_port_survives_a_crash() -> None:
+    """``async with inbox:`` in an actor that crashes leaves the slot's port with the slot:
+    the message behind the one that crashed it reaches the next incarnation."""
+    channel = MessageChannel()
+    got: list[tuple[int, object]] = []
+
+    async def child(inbox: actors.MessagePort) -> None:
+        me = actors.current_actor().incarnation
+        async with inbox:
+            async for event in inbox:
+                got.append((me, event.data))
+                if event.data == "crash":
+                    raise Boom
+
+    with structlog.testing.capture_logs():
+        async with open_supervisor() as sup:
+            handle = sup.spawn(child, channel.port2)
+            channel.port1.post_message("crash")
+            channel.port1.post_message("after")
+            await trio.testing.wait_all_tasks_blocked()
+            assert handle.incarnation == 2
+            assert channel.port1.statistics().entangled
+            sup.cancel()
+    assert got == [(1, "crash"), (2, "after")]
+
+
+async def test_async_with_a_slot_port_closes_it_on_a_normal_exit() -> None:
+    """Leaving ``async with inbox:`` normally closes the port, as asked."""
+    channel = MessageChannel()
+
+    async def child(inbox: actors.MessagePort) -> None:
+        async with inbox:
+            await inbox.receive()
+
+    async with open_supervisor() as sup:
+        sup.spawn(child, channel.port2, restart=Restart.TRANSIENT)
+        channel.port1.post_message("one")
+    assert not channel.port1.statistics().entangled
+
+
+async def test_spawn_refuses_a_plain_function_without_calling_it() -> None:
+    """A plain function is refused before it is called: its side effects never happen."""
+    called: list[object] = []
+
+    def plain(port: object) -> None:
+        called.append(port)
+
+    channel = MessageChannel()
+    async with open_supervisor() as sup:
+        with pytest.raises(TypeError, match="async function"):
+            sup.spawn(plain, channel.port2)  # type: ignore[arg-type]
+        assert called == []
+        assert not channel.port2.statistics().transferred
+    channel.port1.close()
+
+
+async def test_spawn_of_a_coroutine_says_pass_the_function() -> None:
+    """``spawn(fn(...))`` says to pass the function; the coroutine is closed (no warning)."""
+
+    async def job() -> None:
+        pass
+
+    async with open_supervisor() as sup:
+        with pytest.raises(TypeError, match=r"spawn\(fn, \*args\), not spawn\(fn\(\*args\)\)"):
+            sup.spawn(job())  # type: ignore[arg-type]
+
+
+async def test_spawn_accepts_every_kind_of_async_callable() -> None:
+    """A partial of an async function, a bound async method and an object with an async
+    ``__call__`` all run."""
+    ran: list[str] = []
+
+    async def job(tag: str) -> None:
+        ran.append(tag)
+
+    class Service:
+        async def run(self) -> None:
+            ran.append("method")
+
+        async def __call__(self) -> None:
+            ran.append("callable")
+
+    async with open_supervisor() as sup:
+        sup.spawn(functools.partial(job, "partial"), restart=Restart.TRANSIENT)
+        sup.spawn(Service().run, restart=Restart.TRANSIENT)
+        sup.spawn(Service(), name="callable", restart=Restart.TRANSIENT)
+    assert sorted(ran) == ["callable", "method", "partial"]
