@@ -54,10 +54,11 @@ class Group:
     """A restart of several children: its members stop, last spawned first, then all start
     again in spawn order (after the back-off). A restart of one child is a group of one."""
 
-    __slots__ = ("delay", "due", "members", "reason", "trigger")
+    __slots__ = ("delay", "due", "members", "order", "reason", "trigger")
 
     def __init__(self, delay: float, trigger: ActorHandle, crashed: bool) -> None:
         self.members: set[ActorHandle] = set()
+        self.order: list[ActorHandle] | None = None  # members to stop, the next one last
         self.delay = delay
         self.due: float | None = None  # when every member is down: the time they start again
         self.trigger = trigger
@@ -81,6 +82,7 @@ class Driver:
         "handling",
         "inbox",
         "kick",
+        "order",
         "stopping",
         "sup",
         "timers",
@@ -97,6 +99,7 @@ class Driver:
         self.stopping = False  # stopping every child for good: nothing is launched any more
         self.closing = False  # the block's body is over: stop when no child is left
         self.handling = False  # in _handle(): a new event waits for the loop there
+        self.order: list[ActorHandle] | None = None  # the shutdown's children, the next last
         self.waking = math.inf  # when the driver task wakes up next, unless kicked
 
     # -- what other tasks tell the driver (synchronous, never blocks) ------------------------
@@ -280,40 +283,45 @@ class Driver:
         inc.deadline = trio.current_time() + shutdown
         self._at(inc.deadline, _DEADLINE, (actor, inc))
 
-    def _stop_last(self, actors: Any) -> bool:
-        """Stop the last spawned of `actors` still running, unless one is being stopped.
+    @staticmethod
+    def _to_stop(actors: Any) -> list[ActorHandle]:
+        """The running ones of `actors` (in spawn order), in the order to stop them, the next
+        one last: the last spawned first, but any already being stopped before all others."""
+        running = [a for a in actors if a._incarnation is not None]
+        running.sort(key=lambda a: (a._incarnation.deadline is not None, a._index))
+        return running
 
-        One at a time: while one of them winds down (within its deadline), the others wait.
-        Returns `True` while any of them is still running.
-        """
-        last: ActorHandle | None = None
-        for actor in actors:
+    def _stop_next(self, order: list[ActorHandle]) -> bool:
+        """Stop `order`'s children from its end, one at a time: cancel the last one still
+        running unless it is already stopping. Returns `True` while one still runs."""
+        while order:
+            actor = order[-1]
             inc = actor._incarnation
-            if inc is None:
+            if inc is None:  # ended, in time or given up on
+                order.pop()
                 continue
-            if inc.deadline is not None:
-                return True  # being stopped: wait for it
-            if last is None or actor._index > last._index:
-                last = actor
-        if last is None:
-            return False
-        assert last._incarnation is not None
-        self._deadline_for(last, last._incarnation)
-        return True
+            if inc.deadline is None:
+                self._deadline_for(actor, inc)
+            return True
+        return False
 
     def _advance(self) -> None:
         """Take the shutdown, or every group restart, as far as it can go now."""
         if self.stopping:
-            self.groups.clear()
-            for actor in list(self.sup._children):
-                if actor._incarnation is None:
-                    self._finish(actor)  # down, waiting to restart: stopped for good now
-                else:
-                    actor._state = ActorState.STOPPING
-            self._stop_last(self.sup._children)
+            if self.order is None:  # the shutdown begins
+                self.groups.clear()
+                for actor in list(self.sup._children):
+                    if actor._incarnation is None:
+                        self._finish(actor)  # down, waiting to restart: stopped for good now
+                    else:
+                        actor._state = ActorState.STOPPING
+                self.order = self._to_stop(self.sup._children)
+            self._stop_next(self.order)
             return
         for group in list(self.groups):
-            if self._stop_last(group.members) or group.due is not None:
+            if group.order is None:
+                group.order = self._to_stop(group.members)
+            if self._stop_next(group.order) or group.due is not None:
                 continue
             group.due = trio.current_time() + group.delay
             if group.delay > 0:
@@ -378,6 +386,7 @@ class Driver:
             group.members |= old.members
             group.delay = max(group.delay, old.delay)
             self.groups.remove(old)
+        group.order = None  # to be made again, with every member
         actor._group = group
         group.members.add(actor)
         actor._state = ActorState.RESTARTING

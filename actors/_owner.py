@@ -71,11 +71,11 @@ class Incarnation:
         self.task: trio.lowlevel.Task | None = None
         self.slot: Sequence[object] = ()  # the slot's ports and buffers it was started with
         self.deadline: float | None = None  # when it was asked to stop: the time it must end by
-        # Milestones, each a flag whose trio.Event is made only if someone waits for it.
+        # Milestones, each a flag; a task that waits for one is parked in `waiters`.
         self.began = False  # its task is running (siblings begin in spawn order)
         self.ready = False  # began; for a child of Supervisor.start(), called started()
         self.finished = False  # its task is done with it: ports closed or moved on
-        self.waiters: dict[str, trio.Event] | None = None
+        self.waiters: dict[str, list[trio.lowlevel.Task]] | None = None
 
     def mark(self, milestone: str) -> None:
         """Reach `milestone` (`began`, `ready` or `finished`) and wake whoever waits for it."""
@@ -83,19 +83,25 @@ class Incarnation:
             return
         setattr(self, milestone, True)
         waiters = self.waiters
-        if waiters is not None and (event := waiters.pop(milestone, None)) is not None:
-            event.set()
+        if waiters and (tasks := waiters.pop(milestone, None)):
+            for task in tasks:
+                trio.lowlevel.reschedule(task)
 
     async def reach(self, milestone: str) -> None:
-        """Wait until `milestone` is reached (returns at once if it has been)."""
+        """Wait until `milestone` is reached (at once if it has been: no checkpoint then)."""
         if getattr(self, milestone):
             return
         if self.waiters is None:
             self.waiters = {}
-        event = self.waiters.get(milestone)
-        if event is None:
-            event = self.waiters[milestone] = trio.Event()
-        await event.wait()
+        tasks = self.waiters.setdefault(milestone, [])
+        task = trio.lowlevel.current_task()
+        tasks.append(task)
+
+        def abort(_: object) -> trio.lowlevel.Abort:
+            tasks.remove(task)
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
 
     def adopt(self, port: Any) -> None:
         """Own `port` from now on: it is closed when this incarnation ends."""

@@ -25,6 +25,7 @@ import contextvars
 import functools
 import inspect
 import math
+import types
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -470,6 +471,8 @@ class Supervisor(metaclass=_NoPublicConstructor):
 
 def _check_async(fn: object) -> None:
     """Refuse what is not an async function, without calling it (its code must not run)."""
+    if type(fn) is types.FunctionType and fn.__code__.co_flags & inspect.CO_COROUTINE:
+        return  # the common case, at the cost of two attribute reads
     if inspect.iscoroutine(fn):
         fn.close()  # nobody will await it: no "never awaited" warning on top of this error
         raise TypeError(
@@ -496,8 +499,8 @@ def _check_async(fn: object) -> None:
 
 
 def _checked_shutdown(shutdown: object) -> float | None:
-    if shutdown is None:
-        return None
+    if shutdown is None or shutdown is DEFAULT_SHUTDOWN:
+        return shutdown
     if isinstance(shutdown, bool) or not isinstance(shutdown, int | float):
         raise TypeError(f"shutdown must be a number of seconds or None, not {shutdown!r}")
     if math.isnan(shutdown) or shutdown < 0:
