@@ -22,6 +22,8 @@ from ._events import MessageEvent as MessageEvent
 from ._exceptions import DataCloneError as DataCloneError
 from ._exceptions import InvalidStateError as InvalidStateError
 from ._exceptions import Lagged as Lagged
+from ._exceptions import RemoteError as RemoteError
+from ._exceptions import ServiceNotFoundError as ServiceNotFoundError
 from ._exceptions import TooManyRestartsError as TooManyRestartsError
 from ._ports import MessageChannel as MessageChannel
 from ._ports import MessagePort as MessagePort
@@ -30,6 +32,14 @@ from ._restart import Backoff as Backoff
 from ._restart import Restart as Restart
 from ._restart import RestartStrategy as RestartStrategy
 from ._restart import SupervisorStatistics as SupervisorStatistics
+from ._rpc import Proxy as Proxy
+from ._rpc import expose as expose
+from ._rpc import proxy as proxy
+from ._rpc import transfer as transfer
+from ._rpc import wrap as wrap
+from ._services import Incoming as Incoming
+from ._services import connect as connect
+from ._services import serve as serve
 from ._supervisor import Supervisor as Supervisor
 from ._supervisor import open_supervisor as open_supervisor
 from ._tree import ActorTree as ActorTree
@@ -44,6 +54,7 @@ __all__ = [
     "BroadcastChannel",
     "DataCloneError",
     "Event",
+    "Incoming",
     "InvalidStateError",
     "Lagged",
     "MessageChannel",
@@ -52,16 +63,25 @@ __all__ = [
     "MessagePortStatistics",
     "PortCollection",
     "PortCollectionStatistics",
+    "Proxy",
+    "RemoteError",
     "Restart",
     "RestartStrategy",
+    "ServiceNotFoundError",
     "SlowMemberPolicy",
     "Supervisor",
     "SupervisorStatistics",
     "TooManyRestartsError",
     "ask",
+    "connect",
     "current_actor",
+    "expose",
     "open_supervisor",
+    "proxy",
+    "serve",
     "structured_clone",
+    "transfer",
+    "wrap",
 ]
 
 __version__ = "0.1.0.dev0"

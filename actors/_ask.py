@@ -8,13 +8,26 @@ from typing import Any
 import trio
 
 from ._clone import transfer_items
+from ._overdue import WARN_AFTER, watch
+from ._owner import CURRENT
 from ._ports import MessageChannel, MessagePort
 
 __all__ = ["ask"]
 
 
+UNANSWERED_HINT = (
+    "the replier has not answered: it may hold the request without calling event.reply()"
+    " (answering on another port instead), or be stuck; if it may rightly take this long,"
+    " give the ask a deadline with trio.fail_after(...), or pass warn_after=None"
+)
+
+
 async def ask(
-    port: MessagePort, message: object, *, transfer: Iterable[object] | None = None
+    port: MessagePort,
+    message: object,
+    *,
+    transfer: Iterable[object] | None = None,
+    warn_after: float | None = WARN_AFTER,
 ) -> Any:
     """Post `message` on `port` with a new reply port, and return the reply's data.
 
@@ -27,11 +40,18 @@ async def ask(
     Cancelling this call (a cancel scope, `trio.fail_after`) closes the reply port, so the
     replier sees `onclose` and `event.reply()` returns `False`.
 
+    There is no timeout of its own (trio's rule: set one with `trio.fail_after`), but an ask
+    is never left to hang silently: one still unanswered after `warn_after` seconds is logged
+    once as an `ask_unanswered` warning, naming the port and the asking actor. The ask goes
+    on waiting.
+
     Args:
         port: the port to post the request on; whoever receives at its peer replies.
         message: the request, cloned as by
             [`post_message`][actors.MessagePort.post_message].
         transfer: ports and buffers in `message` to move, as for `post_message`.
+        warn_after: seconds after which a still unanswered ask is reported (5 by default,
+            the timeout of OTP's `gen_server:call`); `None` never reports it.
 
     Returns:
         The `data` of the reply: a clone of the `value` given to `event.reply()`.
@@ -55,6 +75,14 @@ async def ask(
             port._post_asking(message, theirs)
         else:
             port.post_message(message, [*transfer_items(transfer), theirs])
+        owner = CURRENT.get()
+        watched = watch(
+            warn_after,
+            "ask_unanswered",
+            actor=None if owner is None else owner.actor._path,
+            port=port._core.id if port._core is not None else None,
+            hint=UNANSWERED_HINT,
+        )
         try:
             event = await mine.receive()
         except trio.EndOfChannel:
@@ -62,6 +90,9 @@ async def ask(
                 "the reply port closed without a reply: the replier closed it, stopped while"
                 " holding it, or it never reached a live replier"
             ) from None
+        finally:
+            if watched is not None:
+                watched.done()
     finally:
         mine.close()
         theirs.close()  # still ours if posting failed

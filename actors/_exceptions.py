@@ -4,8 +4,12 @@ The hierarchy::
 
     TypeError
      +-- DataCloneError          a value cannot be structured-cloned or transferred
+    LookupError
+     +-- ServiceNotFoundError    connect(name): nobody serves that name
     Exception
      +-- TooManyRestartsError    a supervisor gave up: its children crashed too often
+     +-- RemoteError             a wrap() call failed remotely with an exception that cannot
+                                 be cloned: its type name, message and traceback text
      +-- trio.TooSlowError
           +-- Lagged             a receiver fell behind a broadcast and lost messages
      +-- trio.ClosedResourceError
@@ -26,7 +30,14 @@ from typing import final
 
 import trio
 
-__all__ = ["DataCloneError", "InvalidStateError", "Lagged", "TooManyRestartsError"]
+__all__ = [
+    "DataCloneError",
+    "InvalidStateError",
+    "Lagged",
+    "RemoteError",
+    "ServiceNotFoundError",
+    "TooManyRestartsError",
+]
 
 
 @final
@@ -111,3 +122,44 @@ class InvalidStateError(trio.ClosedResourceError):
     `close()`, checked before the message is cloned. A `trio.ClosedResourceError`, as it is
     trio's "you closed this" condition.
     """
+
+
+@final
+class ServiceNotFoundError(LookupError):
+    """[`connect(name)`][actors.connect] found nobody serving `name`.
+
+    Raised at once, unless `connect` was called with `wait=True`. A `LookupError`, as a
+    missing key is. Names are those of [`serve`][actors.serve] blocks running in this trio run.
+
+    Args:
+        name: the name nobody serves.
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"nobody serves {name!r} (connect(name, wait=True) waits for it)")
+        self.name = name
+        """The name nobody serves."""
+
+
+@final
+class RemoteError(Exception):
+    """A method called through [`wrap`][actors.wrap] raised an exception that cannot be
+    cloned, so it could not be raised here as itself.
+
+    An exception that can be cloned is raised at the caller as its own type instead (with the
+    remote traceback as a note). This one carries what could be said about it.
+
+    Args:
+        type_name: the qualified name of the remote exception's type, e.g. `"mod.Error"`.
+        message: its `str()`.
+        traceback: the remote traceback, as text.
+    """
+
+    def __init__(self, type_name: str, message: str, traceback: str) -> None:
+        super().__init__(f"{type_name}: {message}" if message else type_name)
+        self.type_name = type_name
+        """The qualified name of the remote exception's type."""
+        self.message = message
+        """The remote exception's `str()`."""
+        self.traceback = traceback
+        """The remote traceback, as text."""
