@@ -9,7 +9,7 @@ import trio
 
 from ._clone import transfer_items
 from ._overdue import WARN_AFTER, watch
-from ._owner import CURRENT
+from ._owner import CURRENT, Incarnation
 from ._ports import MessageChannel, MessagePort
 
 __all__ = ["ask"]
@@ -20,6 +20,14 @@ UNANSWERED_HINT = (
     " (answering on another port instead), or be stuck; if it may rightly take this long,"
     " give the ask a deadline with trio.fail_after(...), or pass warn_after=None"
 )
+
+
+def _unanswered(port: MessagePort, owner: Incarnation | None) -> dict[str, object]:
+    return {
+        "actor": None if owner is None else owner.actor._path,
+        "port": port._core.id if port._core is not None else None,
+        "hint": UNANSWERED_HINT,
+    }
 
 
 async def ask(
@@ -75,14 +83,7 @@ async def ask(
             port._post_asking(message, theirs)
         else:
             port.post_message(message, [*transfer_items(transfer), theirs])
-        owner = CURRENT.get()
-        watched = watch(
-            warn_after,
-            "ask_unanswered",
-            actor=None if owner is None else owner.actor._path,
-            port=port._core.id if port._core is not None else None,
-            hint=UNANSWERED_HINT,
-        )
+        watched = watch(warn_after, "ask_unanswered", _unanswered, port, CURRENT.get())
         try:
             event = await mine.receive()
         except trio.EndOfChannel:

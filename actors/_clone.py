@@ -583,12 +583,27 @@ def clone(message: object) -> object:
     """Clone `message` with an empty transfer list (post_message's common case)."""
     if type(message) in ATOMIC:
         return message
+    if type(message) is tuple and _immutable_tuple(message):  # protocol tuples, mostly
+        return message
     try:
         return _Cloner({}).compound(message)
     except _Failure as f:
         raise _error(f, "message") from f.__cause__
     except RecursionError:
         raise _too_deep(message) from None
+
+
+def _immutable_tuple(items: tuple[Any, ...]) -> bool:
+    """Whether a tuple holds only atomic values and tuples of them: it is then its own clone."""
+    atomic = ATOMIC
+    for v in items:
+        if type(v) not in atomic:
+            if type(v) is not tuple:
+                return False
+            for w in v:
+                if type(w) not in atomic:
+                    return False
+    return True
 
 
 def clone_replacing(value: object, replacements: dict[int, object], root: str) -> object:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+from collections.abc import Callable
 from typing import Any, Final, final
 
 import trio
@@ -31,14 +32,24 @@ _order = itertools.count()
 
 @final
 class Watch:
-    """One watched wait: `done()` when it ends, however it ends."""
+    """One watched wait: `done()` when it ends, however it ends.
 
-    __slots__ = ("event", "fields", "live", "since")
+    What the report says is made only if it is due: `describe(*about)` gives its fields.
+    """
 
-    def __init__(self, since: float, event: str, fields: dict[str, Any]) -> None:
+    __slots__ = ("about", "describe", "event", "live", "since")
+
+    def __init__(
+        self,
+        since: float,
+        event: str,
+        describe: Callable[..., dict[str, Any]],
+        about: tuple[Any, ...],
+    ) -> None:
         self.since = since
         self.event = event
-        self.fields = fields
+        self.describe = describe
+        self.about = about
         self.live = True
 
     def done(self) -> None:
@@ -81,9 +92,12 @@ class _Watchdog:
                 _, _, watch = heapq.heappop(heap)
                 if watch.live:
                     watch.live = False  # reported once
-                    logger().warning(
-                        watch.event, waited=round(now - watch.since, 3), **watch.fields
-                    )
+                    waited = round(now - watch.since, 3)
+                    try:
+                        fields = watch.describe(*watch.about)
+                    except Exception:  # a report must not end the watching
+                        fields = {}
+                    logger().warning(watch.event, waited=waited, **fields)
             self.waking = heap[0][0] if heap else math.inf
             with trio.move_on_at(self.waking):
                 await self.kick.wait()
@@ -91,12 +105,18 @@ class _Watchdog:
                 self.kick = trio.Event()
 
 
-def watch(warn_after: float | None, event: str, **fields: Any) -> Watch | None:
-    """Watch a wait that starts now: reported as `event` with `fields` after `warn_after`
-    seconds if `done()` was not called by then. `None` (no watch) for `warn_after=None`."""
+def watch(
+    warn_after: float | None,
+    event: str,
+    describe: Callable[..., dict[str, Any]],
+    *about: Any,
+) -> Watch | None:
+    """Watch a wait that starts now: reported as `event`, with the fields `describe(*about)`
+    gives, after `warn_after` seconds if `done()` was not called by then. `None` (no watch)
+    for `warn_after=None`."""
     if warn_after is None:
         return None
     now = trio.current_time()
-    entry = Watch(now, event, fields)
+    entry = Watch(now, event, describe, about)
     _Watchdog.current().add(now + warn_after, entry)
     return entry

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import inspect
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar, final, overload
 
 import attrs
@@ -130,27 +130,10 @@ def _incoming(value: object, warn_after: float | None) -> object:
     return Proxy(value.port, warn_after) if type(value) is _Reference else value
 
 
-async def _call(
-    port: MessagePort,
-    name: str | None,
-    args: tuple[object, ...],
-    kwargs: dict[str, object],
-    warn_after: float | None,
-) -> Any:
-    moves: list[object] = []
-    if args:
-        args = tuple([_outgoing(a, moves) for a in args])
-    if kwargs:
-        kwargs = {k: _outgoing(v, moves) for k, v in kwargs.items()}
-    reply = await ask(port, (name, args, kwargs), transfer=moves or None, warn_after=warn_after)
-    kind = reply[0]
-    if kind == "ok":
-        return _incoming(reply[1], warn_after)
-    if kind == "raise":
-        exc: BaseException = reply[1]
-        exc.add_note(f"raised by the exposed side; its traceback:\n{reply[2]}")
-        raise exc
-    raise RemoteError(reply[1], reply[2], reply[3])
+_MARKERS = frozenset({Transfer, _ByReference})
+
+
+_MARKERS = frozenset({Transfer, _ByReference})
 
 
 @final
@@ -159,13 +142,31 @@ class _Method:
 
     __slots__ = ("_name", "_port", "_warn_after")
 
-    def __init__(self, port: MessagePort, name: str, warn_after: float | None) -> None:
+    def __init__(self, port: MessagePort, name: str | None, warn_after: float | None) -> None:
         self._port = port
         self._name = name
         self._warn_after = warn_after
 
-    def __call__(self, *args: object, **kwargs: object) -> Any:
-        return _call(self._port, self._name, args, kwargs, self._warn_after)
+    async def __call__(self, *args: object, **kwargs: object) -> Any:
+        moves: list[object] = []
+        markers = _MARKERS
+        for a in args:
+            if type(a) in markers:
+                args = tuple([_outgoing(a, moves) for a in args])
+                break
+        if kwargs:
+            kwargs = {k: _outgoing(v, moves) for k, v in kwargs.items()}
+        message = (self._name, args, kwargs or None)  # no keywords: nothing to clone there
+        warn_after = self._warn_after
+        reply = await ask(self._port, message, transfer=moves or None, warn_after=warn_after)
+        if reply[0] == "ok":
+            value = reply[1]
+            return Proxy(value.port, warn_after) if type(value) is _Reference else value
+        if reply[0] == "raise":
+            exc: BaseException = reply[1]
+            exc.add_note(f"raised by the exposed side; its traceback:\n{reply[2]}")
+            raise exc
+        raise RemoteError(reply[1], reply[2], reply[3])
 
     def __repr__(self) -> str:
         return f"<remote method {self._name!r} over {self._port!r}>"
@@ -192,18 +193,23 @@ class Proxy:
         return method
 
     def __call__(self, *args: object, **kwargs: object) -> Any:
-        return _call(self._port, None, args, kwargs, self._warn_after)
+        return _Method(self._port, None, self._warn_after)(*args, **kwargs)
 
     def __repr__(self) -> str:
         return f"<Proxy over {self._port!r}>"
 
 
+# `protocol` is typed as a callable returning T, not as type[T]: mypy refuses a Protocol class
+# where type[T] is expected (type-abstract), and a class is a callable returning its instances.
 @overload
 def wrap(port: MessagePort, *, warn_after: float | None = ...) -> Any: ...
 @overload
-def wrap(port: MessagePort, protocol: type[T], *, warn_after: float | None = ...) -> T: ...
+def wrap(port: MessagePort, protocol: Callable[..., T], *, warn_after: float | None = ...) -> T: ...
 def wrap(
-    port: MessagePort, protocol: type[Any] | None = None, *, warn_after: float | None = WARN_AFTER
+    port: MessagePort,
+    protocol: Callable[..., Any] | None = None,
+    *,
+    warn_after: float | None = WARN_AFTER,
 ) -> Any:
     """Call what is exposed on `port`'s peer: `await proxy.method(*args)` (Comlink's `wrap`).
 
@@ -255,7 +261,7 @@ def _target(obj: object, name: object) -> Callable[..., Any]:
 
 def _answer(event: Any, result: object) -> None:
     moves: list[object] = []
-    value = _outgoing(result, moves)
+    value = _outgoing(result, moves) if type(result) in _MARKERS else result
     try:
         event.reply(("ok", value), transfer=moves or None)
     except DataCloneError as exc:  # nothing was sent: the caller gets the error instead
@@ -274,59 +280,100 @@ def _answer_error(event: Any, exc: Exception) -> None:
         event.reply(("remote", name, message, text))
 
 
+_NO_KEYWORDS: dict[str, Any] = {}  # never changed: a method sees `**{}`
+
+
 def _unpack(data: object) -> tuple[object, tuple[Any, ...], dict[str, Any]]:
-    if (
-        type(data) is not tuple
-        or len(data) != 3
-        or type(data[1]) is not tuple
-        or type(data[2]) is not dict
-    ):
-        raise TypeError("not a call made by wrap(): expected (method, args, kwargs)")
-    return data
+    if type(data) is tuple and len(data) == 3 and type(data[1]) is tuple:
+        kwargs = data[2]
+        if kwargs is None:
+            return data[0], data[1], {}
+        if type(kwargs) is dict:
+            return data
+    raise TypeError("not a call made by wrap(): expected (method, args, kwargs)")
 
 
-async def _serve_call(
+def _serve_call(
     obj: object, event: Any, warn_after: float | None, lock: trio.Lock | None
-) -> None:
-    """Run one call and answer it (unless its caller is gone).
+) -> Awaitable[None] | None:
+    """Run one call and answer it; `None` when that is done (a sync method), else an
+    awaitable that finishes it (an async method, or a lock held by another call).
 
-    Its reply port is closed however this ends, so a call that is not answered (cancelled
-    with `expose`, say) fails at once with `BrokenResourceError` instead of hanging.
+    The call's reply port is closed however it ends, so a call that is not answered
+    (cancelled with `expose`, say) fails at once with `BrokenResourceError` instead of
+    hanging.
     """
     if not event.ports:
-        return  # not a call (no reply port): nothing to answer
-    reply = event.ports[-1]
+        return None  # not a call (no reply port): nothing to answer
     try:
-        await _run_call(obj, event, warn_after, lock)
-    finally:
-        reply.close()
-
-
-async def _run_call(
-    obj: object, event: Any, warn_after: float | None, lock: trio.Lock | None
-) -> None:
-    try:
-        name, args, kwargs = _unpack(event.data)
-        if args:
-            args = tuple([_incoming(a, warn_after) for a in args])
+        data = event.data
+        if type(data) is tuple and len(data) == 3 and type(data[1]) is tuple and data[2] is None:
+            name, args, kwargs = data[0], data[1], _NO_KEYWORDS  # a call without keywords
+        else:
+            name, args, kwargs = _unpack(data)
+        for a in args:
+            if type(a) is _Reference:
+                args = tuple([_incoming(a, warn_after) for a in args])
+                break
         if kwargs:
             kwargs = {k: _incoming(v, warn_after) for k, v in kwargs.items()}
         method = _target(obj, name)
+    except Exception as exc:
+        _answer_error(event, exc)
+        return None
+    if lock is not None:
+        try:
+            lock.acquire_nowait()  # no checkpoint when nobody else holds it
+        except trio.WouldBlock:
+            return _finish_call(event, lock, method, args, kwargs, None, locked=False)
+    try:
+        result = method(*args, **kwargs)
+    except Exception as exc:
         if lock is not None:
+            lock.release()
+        _answer_error(event, exc)
+        return None
+    if inspect.isawaitable(result):
+        return _finish_call(event, lock, method, args, kwargs, result, locked=True)
+    if lock is not None:
+        lock.release()
+    _answer(event, result)
+    return None
+
+
+async def _finish_call(
+    event: Any,
+    lock: trio.Lock | None,
+    method: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    pending: Any,
+    *,
+    locked: bool,
+) -> None:
+    """The rest of a call that has to wait: for the lock, or for an async method."""
+    reply = event.ports[-1]
+    try:
+        if lock is not None and not locked:
             await lock.acquire()
         try:
-            result = method(*args, **kwargs)
-            if inspect.isawaitable(result):
-                result = await _until_caller_leaves(result, event.ports[-1])
-                if result is _GONE:
-                    return
+            if pending is None:
+                pending = method(*args, **kwargs)
+            result = (
+                await _until_caller_leaves(pending, reply)
+                if inspect.isawaitable(pending)
+                else pending
+            )
         finally:
             if lock is not None:
                 lock.release()
     except Exception as exc:
         _answer_error(event, exc)
-        return
-    _answer(event, result)
+    else:
+        if result is not _GONE:
+            _answer(event, result)
+    finally:
+        reply.close()
 
 
 _GONE = object()
@@ -365,25 +412,32 @@ async def expose(obj: object, port: MessagePort, *, concurrent: bool = False) ->
     """
     if not isinstance(port, MessagePort):
         raise TypeError(f"expose() serves on a MessagePort, not {type(port).__name__}")
-    lock = None if concurrent else trio.Lock()
-    await serve_calls(obj, port, lock)
+    await serve_calls(obj, port, serial=not concurrent, lock=None)
 
 
-async def serve_calls(obj: object, port: MessagePort, lock: trio.Lock | None) -> None:
-    """`expose`, with the lock that makes calls one at a time (`None`: concurrent). Several
-    ports may share one lock: `Incoming.expose` serves one object to all its clients so."""
+async def serve_calls(
+    obj: object, port: MessagePort, *, serial: bool, lock: trio.Lock | None
+) -> None:
+    """`expose`: one call at a time if `serial` (in order), else each in a task of its own.
+    `lock`, if given, is held around each call: `Incoming.expose` shares one among the ports
+    of all its clients, so that calls are one at a time across them."""
+    if serial:
+        async for event in port:
+            pending = _serve_call(obj, event, WARN_AFTER, lock)
+            if pending is not None:
+                await pending
+        return
     async with trio.open_nursery() as nursery:
         async for event in port:
-            if lock is None:
-                nursery.start_soon(_serve_call, obj, event, WARN_AFTER, None)
-            else:
-                await _serve_call(obj, event, WARN_AFTER, lock)
+            pending = _serve_call(obj, event, WARN_AFTER, lock)
+            if pending is not None:
+                nursery.start_soon(_awaited, pending)
+
+
+async def _awaited(pending: Awaitable[None]) -> None:
+    await pending
 
 
 def _serve_by_handler(obj: object, port: MessagePort) -> None:
     """Serve `obj` on `port` from a message handler: for values passed by reference."""
-
-    async def on_call(event: Any) -> None:
-        await _serve_call(obj, event, WARN_AFTER, None)
-
-    port.onmessage = on_call
+    port.onmessage = lambda event: _serve_call(obj, event, WARN_AFTER, None)

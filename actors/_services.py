@@ -24,13 +24,14 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from functools import partial
 from typing import Final, final
 
 import trio
 
 from ._exceptions import ServiceNotFoundError
 from ._overdue import WARN_AFTER, watch
-from ._owner import CURRENT
+from ._owner import CURRENT, Incarnation
 from ._ports import MessageChannel, MessagePort
 from ._rpc import serve_calls
 
@@ -172,7 +173,13 @@ class Incoming:
         lock = None if concurrent else trio.Lock()
         async with trio.open_nursery() as nursery:
             async for port in self:
-                nursery.start_soon(serve_calls, obj, port, lock)
+                nursery.start_soon(
+                    partial(serve_calls, obj, port, serial=not concurrent, lock=lock)
+                )
+
+
+def _waiting(name: str, owner: Incarnation | None) -> dict[str, object]:
+    return {"name": name, "actor": None if owner is None else owner.actor._path}
 
 
 @asynccontextmanager
@@ -245,13 +252,7 @@ async def connect(
             if not wait:
                 raise ServiceNotFoundError(name)
             if watched is None:
-                owner = CURRENT.get()
-                watched = watch(
-                    warn_after,
-                    "connect_waiting",
-                    name=name,
-                    actor=None if owner is None else owner.actor._path,
-                )
+                watched = watch(warn_after, "connect_waiting", _waiting, name, CURRENT.get())
             await registry.appeared(name).wait()
     finally:
         if watched is not None:

@@ -12,6 +12,7 @@ EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
 EXPECTED = {
     "chat_room.py": "chat_room done: 3 joined, bob left, carol crashed, 1 member still in the room",
     "echo.py": "echo done: the client heard of the actor's death",
+    "kv_store.py": "kv_store done: the store restarted and every client reconnected by name",
     "pipeline.py": "pipeline done: 7 orders, 115.51 in total",
     "supervised_worker.py": "supervised_worker done: TooManyRestartsError at incarnation 4",
     "word_count.py": "117 words, 83 distinct",
