@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 import trio
 import trio.testing
@@ -28,3 +30,16 @@ async def blocked_receivers(
         await trio.testing.wait_all_tasks_blocked()
         trigger()
     return results
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def checkout_env() -> dict[str, str]:
+    """The environment for a script run as a subprocess, with this checkout first on the path.
+
+    A script's own folder comes first on ``sys.path``, not the working directory, so without
+    this a script would import whatever ``actors`` is installed rather than the code under test.
+    """
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": str(ROOT) if not path else f"{ROOT}{os.pathsep}{path}"}
