@@ -16,6 +16,7 @@ import trio
 from ._clone import ATOMIC, clone, commit, serialize, transfer_list
 from ._events import Listener
 from ._exceptions import DataCloneError
+from ._inbox import call_soon
 from ._log import debug, logger
 from ._owner import CURRENT
 from ._queue import CLOSE, LAGGED, Item, PortCore
@@ -259,16 +260,14 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
         if core is None:
             return
         # A port collected while entangled disentangles, so its peer gets `close` (D5). This
-        # may run anywhere (inside our own code, another thread): defer to the trio run.
+        # may run anywhere (inside our own code, another thread): defer to the trio run, in
+        # batches (one wake-up of the run for many collected ports).
         try:
             token = core.token or current_token()
-            if token is not None:
-                try:
-                    token.run_sync_soon(_collected, core)
-                    return
-                except trio.RunFinishedError:
-                    pass
-            _collected(core)
+            if token is None:
+                _collected(core)
+            else:
+                call_soon(token, _collected, core, if_finished=_collected)
         except Exception:  # pragma: no cover - interpreter shutdown
             pass
 
