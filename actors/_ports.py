@@ -21,6 +21,7 @@ from ._log import debug, logger
 from ._owner import CURRENT
 from ._queue import CLOSE, LAGGED, Item, PortCore
 from ._receiver import Receiver, current_token
+from ._threads import get_ident, outside_run, wrong_thread
 from ._transfer import Transferable
 
 __all__ = ["MessageChannel", "MessagePort", "MessagePortStatistics"]
@@ -110,6 +111,11 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
         (the standard's rule): the message is still cloned and the transfer list still moved,
         so a call that returns has always detached what it listed.
 
+        Any thread may post: from a thread outside the trio run that owns the peer, the
+        message is cloned in the calling thread, then delivered in the run, in the order
+        that thread posted (dropped once the run has finished). Its transfer list may then
+        hold `ArrayBuffer`s and ports of no run, not the ports of a run.
+
         Args:
             message: any value [`structured_clone`][actors.structured_clone] accepts; the
                 peer gets a clone that shares nothing mutable with it.
@@ -122,15 +128,25 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
                 lists something not transferable, detached, duplicated, or this port itself.
                 Nothing was sent and nothing detached.
             TypeError: `transfer` is not iterable.
+            RuntimeError: called from a thread outside a trio run with a port of a run in
+                `transfer`; nothing was sent and nothing detached.
         """
         core = self._core
         if transfer is None:
             data = message if type(message) in ATOMIC else clone(message)
             if core is not None and (peer := core.peer) is not None:
-                peer.deliver(data, ())
+                thread = peer.thread
+                if thread == get_ident() or thread is None:
+                    peer.deliver(data, ())
+                else:
+                    _post_from_thread(peer, data, ())
             return
-        data, moves = serialize(message, transfer_list(transfer, source=self))
+        items = transfer_list(transfer, source=self)
         target = None if core is None else core.peer
+        foreign = target is not None and outside_run(target.thread)
+        if foreign:
+            _refuse_run_ports(items)
+        data, moves = serialize(message, items)
         doomed = target is not None and any(
             type(item) is MessagePort and item._core is target for item, _ in moves
         )
@@ -143,9 +159,12 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
                     reason="the target port was posted to itself; the channel is lost",
                 )
             for port in ports:
-                port.close()
+                port._close()
             return
-        target.deliver(data, ports)
+        if foreign:
+            _post_from_thread(target, data, ports)
+        else:
+            target.deliver(data, ports)
 
     def _post_asking(self, message: object, reply: MessagePort) -> None:
         """`post_message(message, [reply])` for `ask`, whose reply port is fresh: it
@@ -157,7 +176,7 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
         core = self._core
         target = None if core is None else core.peer
         if target is None:
-            shell.close()
+            shell._close()
         else:
             target.deliver(data, (shell,))
 
@@ -166,17 +185,33 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
 
         Idempotent. `onmessage`, `receive()` and `async for` start the queue too; adding
         listeners does not. A port received in a message starts with its queue disabled.
+
+        Raises:
+            RuntimeError: called from a thread outside the trio run that owns the port (call
+                it through `trio.from_thread.run_sync(port.start)`); nothing changed.
         """
+        self._check_thread("start()", "call it through trio.from_thread.run_sync(port.start)")
         self._start()
 
     def close(self) -> None:
-        """Disentangle this port and detach it. Idempotent; never raises.
+        """Disentangle this port and detach it. Idempotent; in its trio run it never raises.
 
         Messages still queued here are dropped (D2), and ports inside them are closed. The
         peer gets a `close` event after every message it already had, and its `receive()`
         then raises `trio.EndOfChannel`. Tasks blocked in this port's `receive()` get
         `trio.ClosedResourceError`.
+
+        Raises:
+            RuntimeError: called from a thread outside the trio run that owns the port (call
+                it through `trio.from_thread.run_sync(port.close)`); nothing changed.
         """
+        core = self._core
+        if core is not None and outside_run(core.thread):
+            self._check_thread("close()", "call it through trio.from_thread.run_sync(port.close)")
+        self._close()
+
+    def _close(self) -> None:
+        """`close()` without the thread check, for the library's own closes."""
         core = self._core
         if core is None:
             return
@@ -194,6 +229,8 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
 
         Raises:
             TypeError: it was set to something that is neither callable nor `None`.
+            RuntimeError: it was set from a thread outside the trio run that owns the port
+                (set it through `trio.from_thread.run_sync`); nothing changed.
         """
         return self._get_handler("close")
 
@@ -215,7 +252,10 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
             trio.BrokenResourceError: the peer is gone; nothing was sent or detached.
             DataCloneError: as for `post_message`; nothing was sent or detached.
             TypeError: `transfer` is not iterable.
+            RuntimeError: called from a thread outside the trio run that owns the port (call
+                it through `trio.from_thread.run(port.send, message)`); nothing was sent.
         """
+        self._check_thread("send()", "call it through trio.from_thread.run(port.send, message)")
         await trio.lowlevel.checkpoint_if_cancelled()
         core = self._core
         if core is None:
@@ -230,7 +270,14 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
 
         Returns:
             The port's state now; the snapshot does not change afterwards.
+
+        Raises:
+            RuntimeError: called from a thread outside the trio run that owns the port (call
+                it through `trio.from_thread.run_sync(port.statistics)`).
         """
+        self._check_thread(
+            "statistics()", "call it through trio.from_thread.run_sync(port.statistics)"
+        )
         core = self._core
         handlers = len(self._listeners.get("message", ()))
         if core is None:
@@ -279,8 +326,11 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
         return shell
 
     def _transfer_refusal(self) -> str | None:
-        if self._core is None:
+        core = self._core
+        if core is None:
             return f"MessagePort is already detached (it was {self._state})"
+        if outside_run(core.thread):
+            raise _transferred_from_outside()
         return None
 
     def _transfer_commit(self, shell: Transferable) -> None:
@@ -299,6 +349,50 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
         )
 
 
+def _transferred_from_outside() -> RuntimeError:
+    return wrong_thread(
+        "a MessagePort",
+        "port",
+        "transfer it from the run, through trio.from_thread.run_sync (for instance "
+        "trio.from_thread.run_sync(port.post_message, message, transfer))",
+        done="was listed in a transfer list",
+    )
+
+
+def _refuse_run_ports(items: list[Transferable]) -> None:
+    """A post from outside the target's run moves no port of a run (ours or another's)."""
+    for i, item in enumerate(items):
+        if type(item) is MessagePort and item._core is not None and item._core.token is not None:
+            raise wrong_thread(
+                "MessagePort.post_message()",
+                "peer port",
+                f"transfer[{i}] is a MessagePort of a trio run, and only ArrayBuffers and ports "
+                "of no run move from there: call it through "
+                "trio.from_thread.run_sync(port.post_message, message, transfer)",
+            )
+
+
+def _post_from_thread(target: PortCore, data: object, ports: tuple[MessagePort, ...]) -> None:
+    """Hand a message posted outside `target`'s run to that run, in order for this thread."""
+    assert target.token is not None  # outside its run: it belongs to one
+    call_soon(target.token, _deliver_posted, target, data, ports, if_finished=_drop_posted)
+
+
+def _deliver_posted(target: PortCore, data: object, ports: tuple[MessagePort, ...]) -> None:
+    """In the run: deliver a message posted from another thread, unless the channel closed
+    while it was on its way."""
+    if target.peer is None:
+        _drop_posted(target, data, ports)
+    else:
+        target.deliver(data, ports)
+
+
+def _drop_posted(target: PortCore, data: object, ports: tuple[MessagePort, ...]) -> None:
+    """A message posted from another thread that will never arrive: close its ports."""
+    for port in ports:
+        port._close()
+
+
 def _collected(core: PortCore) -> None:
     """A MessagePort standing for `core` was garbage-collected (run from trio's token)."""
     try:
@@ -313,7 +407,7 @@ def _close_ports_in(dropped: list[Item]) -> None:
     """Messages that will never be delivered: close the ports they carry (D2)."""
     for _, ports, _ in dropped:
         for port in ports:
-            port.close()
+            port._close()
 
 
 @final

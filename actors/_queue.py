@@ -29,6 +29,7 @@ import trio
 from ._events import Event, MessageEvent, message_event
 from ._log import debug
 from ._owner import CURRENT, adopt
+from ._threads import get_ident
 
 __all__ = [
     "CLOSE",
@@ -94,6 +95,7 @@ class PortCore:
         "queue",
         "receivers",
         "scheduled",
+        "thread",
         "token",
     )
 
@@ -111,8 +113,23 @@ class PortCore:
         self.dispatcher: Dispatcher | None = None  # of the run that last scheduled this core
         self.scheduled = False  # in the dispatcher's heap
         self.busy = False  # an async handler of this port is still running
+        # The run this end belongs to (its token, and the thread that runs it), or None for
+        # an end of no run (made outside any run, never started in one): any thread may use it.
         self.token = token
+        self.thread = None if token is None else get_ident()
         self.drained: list[trio.Event] | None = None  # set when an item leaves the queue
+
+    def join(self, token: trio.lowlevel.TrioToken | None) -> None:
+        """An end of no run starts inside a run (`token`'s, this thread's): from now on it
+        belongs to that run, and so does its peer if it belonged to none (a channel's two
+        ends always belong to the same run)."""
+        if token is None:
+            return
+        thread = get_ident()
+        self.token, self.thread = token, thread
+        peer = self.peer
+        if peer is not None and peer.token is None:
+            peer.token, peer.thread = token, thread
 
     def backlog(self) -> int:
         """Messages waiting in this end's queue (what a sender's flow control looks at)."""
