@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from _helpers import close_ports
 
 import actors
 from actors import (
@@ -443,6 +444,7 @@ async def test_a_failed_spawn_detaches_nothing_and_makes_no_child() -> None:
         assert not channel.port2.statistics().transferred
         assert sup.children == ()
         assert sup.spawn(child, restart=Restart.TEMPORARY).name == "child"  # no name used
+    close_ports(channel)
 
 
 async def test_spawn_refuses_a_plain_function_before_moving_anything() -> None:
@@ -457,6 +459,7 @@ async def test_spawn_refuses_a_plain_function_before_moving_anything() -> None:
             sup.spawn(not_async, channel.port2)  # type: ignore[arg-type]
         assert not channel.port2.statistics().transferred
         assert sup.children == ()
+    close_ports(channel)
 
 
 async def test_every_incarnation_gets_a_fresh_clone_of_the_arguments() -> None:
@@ -786,6 +789,7 @@ async def test_a_handler_outliving_its_actor_is_logged_not_lost(
     await trio.testing.wait_all_tasks_blocked()
     [failed] = [e for e in logs if e["event"] == "event_listener_failed"]
     assert isinstance(failed["exc_info"], Boom)
+    close_ports(channel)
 
 
 async def test_giving_up_on_a_permanent_child_that_returns_says_why(
@@ -808,6 +812,7 @@ async def test_giving_up_on_a_permanent_child_that_returns_says_why(
     assert info.value.__cause__ is None
     reasons = [e["reason"] for e in logs if e["event"] == "actor_restarted"]
     assert reasons == ["returned"] * 3
+    close_ports(channel)
 
 
 async def test_siblings_restarted_with_a_group_say_by_whom(logs: list[dict[str, Any]]) -> None:
@@ -853,6 +858,7 @@ async def test_an_async_handler_of_an_ended_actor_is_cancelled_at_once() -> None
     channel.port1.post_message("later")
     await trio.testing.wait_all_tasks_blocked()
     assert steps == ["began", "began"]  # each call was cancelled, freeing the port
+    close_ports(channel)
 
 
 def test_backoff_and_intensity_refuse_nonsense() -> None:
@@ -903,6 +909,7 @@ async def test_spawn_refuses_a_detached_port_naming_where_it_is() -> None:
             sup.spawn(child, {"p": gone.port2})
         assert not kept.port2.statistics().transferred
         assert sup.children == ()
+    close_ports(gone, kept)
 
 
 async def test_the_same_port_twice_in_the_arguments_is_one_port() -> None:
