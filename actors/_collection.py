@@ -1,8 +1,9 @@
-"""PortCollection: an explicit, weakly held group of ports to broadcast to.
+"""PortCollection: an explicit group of ports to broadcast to, weakly held by default.
 
 The WHATWG's withdrawn `PortCollection` (`add`, `remove`, `clear`, `iterate`, D10),
 with Python's `len`/`iter`/`in`, our `post_message` to every member, and trio's
 `await send()` with a bound per member and a policy for members that fall behind.
+`weak=False` holds the members strongly instead, until they leave.
 
 A member's backlog is what waits in the queue of its *peer* (the receiving end). The
 policies are written down for users in `docs/explanation/broadcast.md`.
@@ -81,6 +82,20 @@ class _Member(weakref.ref[MessagePort]):
         super().__init__(port, callback)  # type: ignore[call-arg]  # as weakref.KeyedRef
 
 
+@final
+class _Held:
+    """A strongly held member, called like a weak reference (`ref()` gives the port)."""
+
+    __slots__ = ("key", "port")
+
+    def __init__(self, port: MessagePort, key: int) -> None:
+        self.port = port
+        self.key = key
+
+    def __call__(self) -> MessagePort:
+        return self.port
+
+
 def _live(port: MessagePort | None) -> bool:
     core = None if port is None else port._core
     return core is not None and core.peer is not None
@@ -88,12 +103,19 @@ def _live(port: MessagePort | None) -> bool:
 
 @final
 class PortCollection:
-    """A group of ports, held weakly, in insertion order: broadcast to all of them.
+    """A group of ports, in insertion order: broadcast to all of them.
 
     `add` is idempotent (a port keeps its first position); `remove` and `clear` are
     forgiving. A member is dropped as soon as it is closed, transferred away, garbage
     collected, or its peer is closed: `len()`, `iter()`, `in` and `iterate` only ever see
     live members. So a member whose owner actor stops for good leaves by itself.
+
+    By default the members are held weakly, as the standard's `PortCollection` held them:
+    a member nothing else refers to is garbage-collected at once, and leaves (a
+    `ResourceWarning` says so, as for any entangled port collected). `weak=False` holds
+    them strongly instead, until they leave (closed, transferred, peer gone, removed): the
+    collection then lets go of them the next time it looks at its members (a broadcast,
+    `len()`, iteration, `add`...).
 
     A member is the port you post on; what it sends waits at its peer, the receiving end.
 
@@ -106,11 +128,13 @@ class PortCollection:
         ports: the first members, added in order.
         max_queued: the bound on each member's backlog (messages waiting at its peer).
         policy: what happens to a member that reaches the bound.
+        weak: hold the members weakly (`True`, the default) or strongly (`False`).
 
     Raises:
         ValueError: `max_queued` is below 1.
-        TypeError: `policy` is not a [`SlowMemberPolicy`][actors.SlowMemberPolicy], or
-            `ports` holds something that is not a [`MessagePort`][actors.MessagePort].
+        TypeError: `policy` is not a [`SlowMemberPolicy`][actors.SlowMemberPolicy], `weak`
+            is not a `bool`, or `ports` holds something that is not a
+            [`MessagePort`][actors.MessagePort].
     """
 
     __slots__ = (
@@ -128,6 +152,7 @@ class PortCollection:
         "_thread",
         "_token",
         "_waiters",
+        "_weak",
     )
 
     def __init__(
@@ -136,12 +161,16 @@ class PortCollection:
         *,
         max_queued: int = 100,
         policy: SlowMemberPolicy = SlowMemberPolicy.WAIT,
+        weak: bool = True,
     ) -> None:
         if max_queued < 1:
             raise ValueError(f"max_queued must be at least 1, not {max_queued}")
         if not isinstance(policy, SlowMemberPolicy):
             raise TypeError(f"policy must be a SlowMemberPolicy, not {policy!r}")
-        self._members: dict[int, _Member] = {}
+        if not isinstance(weak, bool):
+            raise TypeError(f"weak must be True or False, not {weak!r}")
+        self._weak = weak
+        self._members: dict[int, _Member | _Held] = {}
         # Collected members' keys. The weakref callback only appends here, so a collection
         # during a loop over _members never changes its size; _prune() removes them.
         self._dead: list[int] = []
@@ -165,7 +194,8 @@ class PortCollection:
 
     def __repr__(self) -> str:
         live = sum(1 for ref in tuple(self._members.values()) if _live(ref()))
-        return f"<PortCollection members={live} policy={self._policy.value}>"
+        held = "" if self._weak else " weak=False"
+        return f"<PortCollection members={live} policy={self._policy.value}{held}>"
 
     # -- the run it belongs to ------------------------------------------------------------
 
@@ -214,7 +244,7 @@ class PortCollection:
         ref = self._members.get(key)
         if (ref is not None and ref() is port) or not _live(port):
             return
-        self._members[key] = _Member(port, self._gone, key)
+        self._members[key] = _Member(port, self._gone, key) if self._weak else _Held(port, key)
         self._changed()
 
     def remove(self, port: MessagePort) -> None:

@@ -6,6 +6,7 @@ moves its core, queue and all, to a new `MessagePort` and leaves the old object 
 
 from __future__ import annotations
 
+import warnings
 from abc import ABCMeta
 from collections.abc import Iterable
 from typing import Any, NoReturn, final
@@ -309,6 +310,7 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
         # A port collected while entangled disentangles, so its peer gets `close` (D5). This
         # may run anywhere (inside our own code, another thread): defer to the trio run, in
         # batches (one wake-up of the run for many collected ports).
+        entangled = core.peer is not None
         try:
             token = core.token or current_token()
             if token is None:
@@ -317,6 +319,21 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
                 call_soon(token, _collected, core, if_finished=_collected)
         except Exception:  # pragma: no cover - interpreter shutdown
             pass
+        if entangled:  # most likely a mistake: say so, as an unclosed file does
+            try:
+                warnings.warn(
+                    f"MessagePort {core.id} was garbage-collected while entangled, so its peer "
+                    "got a close event. Close ports you are done with (port.close()), keep a "
+                    "reference to the ports you use, and use PortCollection(weak=False) for a "
+                    "group that should keep its members alive",
+                    ResourceWarning,
+                    stacklevel=2,
+                    source=self,
+                )
+            except Warning:
+                raise  # warnings are errors here: Python reports it as unraisable
+            except Exception:  # pragma: no cover - interpreter shutdown
+                pass
 
     # -- Transferable ---------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 from typing import Any
 
 import pytest
@@ -136,6 +137,76 @@ async def test_a_member_leaves_as_soon_as_it_or_its_peer_is_gone(how: str) -> No
     assert len(group) == 0
     assert list(group) == []
     close_ports(channel.port1, carrier)
+
+
+def join(group: PortCollection) -> MessagePort:
+    """What a join handler does: add a member port that nothing else refers to; return the
+    receiving end (its peer), which the member keeps."""
+    channel = MessageChannel()
+    group.add(channel.port1)
+    return channel.port2
+
+
+async def test_a_weak_member_nobody_holds_is_collected_with_a_warning() -> None:
+    """weak=True (the default): a member only the collection refers to is collected at once:
+    a ResourceWarning says so, and its peer sees EndOfChannel."""
+    group = PortCollection()
+    with pytest.warns(ResourceWarning, match="PortCollection\\(weak=False\\)"):
+        receiver = join(group)  # the member port is collected as join() returns
+    assert len(group) == 0
+    with pytest.raises(trio.EndOfChannel):
+        await receiver.receive()
+    receiver.close()
+
+
+async def test_a_strong_collection_keeps_a_member_nobody_else_holds() -> None:
+    """weak=False: the collection keeps its member alive, and the member gets broadcasts."""
+    group = PortCollection(weak=False)
+    receiver = join(group)
+    gc.collect()
+    group.post_message("kept")
+    assert (await receiver.receive()).data == "kept"
+    assert len(group) == 1
+    with pytest.warns(ResourceWarning):
+        group.clear()  # lets go of the member: it is collected, still entangled
+    with pytest.raises(trio.EndOfChannel):
+        await receiver.receive()
+    receiver.close()
+
+
+@pytest.mark.parametrize("how", ["closed", "peer closed", "transferred", "removed", "cleared"])
+async def test_a_strong_collection_lets_go_of_a_member_that_leaves(how: str) -> None:
+    """weak=False holds a member only until it leaves: closed, transferred, its peer closed,
+    removed or cleared."""
+    group, carrier = PortCollection(weak=False), MessageChannel()
+    channel = MessageChannel()
+    member, receiver = channel.port1, channel.port2
+    group.add(member)
+    del channel
+    held = weakref.ref(member)
+    if how == "closed":
+        member.close()
+    elif how == "peer closed":
+        receiver.close()
+    elif how == "transferred":
+        carrier.port1.post_message(None, transfer=[member])
+    elif how == "removed":
+        member.close()  # closed first, so that collecting it is no mistake
+        group.remove(member)
+    else:
+        member.close()
+        group.clear()
+    del member
+    assert len(group) == 0  # the collection looks at its members, and lets go of this one
+    gc.collect()
+    assert held() is None
+    close_ports(receiver, carrier)
+
+
+async def test_weak_must_be_a_bool() -> None:
+    """Anything but True or False for weak is a TypeError."""
+    with pytest.raises(TypeError, match="weak"):
+        PortCollection(weak=None)  # type: ignore[arg-type]
 
 
 # -- post_message -------------------------------------------------------------------------
