@@ -136,11 +136,10 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
         if transfer is None:
             data = message if type(message) in ATOMIC else clone(message)
             if core is not None and (peer := core.peer) is not None:
-                thread = peer.thread
-                if thread == get_ident() or thread is None:
+                if peer.thread == get_ident():
                     peer.deliver(data, ())
-                else:
-                    _post_from_thread(peer, data, ())
+                else:  # a port of no run, or a post from outside the peer's run
+                    _post_to(peer, data)
             return
         items = transfer_list(transfer, source=self)
         target = None if core is None else core.peer
@@ -387,6 +386,14 @@ def _refuse_run_ports(items: list[Transferable]) -> None:
                 "of no run move from there: call it through "
                 "trio.from_thread.run_sync(port.post_message, message, transfer)",
             )
+
+
+def _post_to(target: PortCore, data: object) -> None:
+    """`post_message`'s fast path, when `target` is of no run or of another thread's run."""
+    if target.thread is None:
+        target.deliver(data, ())
+    else:
+        _post_from_thread(target, data, ())
 
 
 def _post_from_thread(target: PortCore, data: object, ports: tuple[MessagePort, ...]) -> None:

@@ -125,8 +125,7 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
         core = self._core
         if core is not None and core.thread != get_ident() and core.thread is not None:
             self._check_thread("receive()", "call it through trio.from_thread.run({var}.receive)")
-        await trio.lowlevel.checkpoint_if_cancelled()
-        core = self._core
+        await trio.lowlevel.checkpoint_if_cancelled()  # raises, or returns without a switch
         if core is None:
             raise trio.ClosedResourceError(f"this {self.__class__.__name__} was {self._state}")
         if "message" in self._listeners:
