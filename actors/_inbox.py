@@ -1,7 +1,8 @@
 """Calls handed to a trio run from anywhere, in batches: one wake-up of the run per batch.
 
 `MessagePort.__del__` (which runs wherever the port is collected: in another thread, or in a
-garbage-collection pass in the middle of our own code) hands its work to the run this way.
+garbage-collection pass in the middle of our own code) hands its work to the run this way, and
+so do posts from threads outside the run.
 Each run has one list of pending calls, keyed by its token. The call that finds the list idle
 schedules one `run_sync_soon(flush)`; later calls only append. The flush marks the list idle
 *before* it drains it, so a call made meanwhile is either drained by it or schedules the next
@@ -45,7 +46,10 @@ class _Inbox:
         self.scheduled = False  # first: a call made while we drain schedules the next flush
         calls = self.calls
         for _ in range(len(calls)):  # a bounded batch: later calls have their own flush
-            fn, args, _ = calls.popleft()
+            try:
+                fn, args, _ = calls.popleft()
+            except IndexError:  # the run is ending and another thread drained the rest
+                return
             try:
                 fn(*args)
             except Exception as exc:  # raising here would crash the whole trio run
