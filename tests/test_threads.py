@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from _helpers import close_ports
 
 import actors
 from actors import (
@@ -239,6 +240,37 @@ def test_a_post_from_a_thread_after_the_run_ended_does_not_raise() -> None:
     assert channel.port2.statistics().queued == 0
     channel.port1.close()
     channel.port2.close()
+
+
+async def test_a_post_from_a_thread_to_a_port_closed_meanwhile_is_dropped() -> None:
+    """A thread's post that reaches the run after the receiving port closed is dropped, and
+    the ports it carried are closed."""
+    channel, kept = MessageChannel(), []
+
+    def post() -> None:
+        own = MessageChannel()  # made in this thread, outside any run
+        channel.port1.post_message("late", [own.port2])
+        kept.append(own.port1)
+
+    assert in_thread(post) is None  # the run has not handled the post yet: no checkpoint since
+    channel.port2.close()
+    await trio.testing.wait_all_tasks_blocked()
+    assert not kept[0].statistics().entangled
+    close_ports(channel, kept)
+
+
+def test_broadcasts_from_a_thread_after_the_run_ended_do_not_raise() -> None:
+    """BroadcastChannel and PortCollection posts from a thread after the run are dropped."""
+
+    async def make() -> tuple[BroadcastChannel, PortCollection, MessageChannel]:
+        channel = MessageChannel()
+        return BroadcastChannel("news"), PortCollection([channel.port1]), channel
+
+    news, group, channel = trio.run(make)
+    assert in_thread(lambda: news.post_message("too late")) is None
+    assert in_thread(lambda: group.post_message("too late")) is None
+    assert channel.port2.statistics().queued == 0
+    close_ports(channel)
 
 
 async def test_a_broadcast_from_a_thread_reaches_the_other_channels() -> None:
