@@ -11,6 +11,7 @@ from ._clone import transfer_items
 from ._overdue import WARN_AFTER, watch
 from ._owner import CURRENT, Incarnation
 from ._ports import MessageChannel, MessagePort
+from ._threads import outside_run, wrong_thread
 
 __all__ = ["ask"]
 
@@ -70,7 +71,16 @@ async def ask(
         trio.ClosedResourceError: `port` was closed or transferred away here.
         DataCloneError: as for `post_message`; nothing was sent.
         TypeError: `transfer` is not iterable; nothing was sent.
+        RuntimeError: called from a thread outside the trio run that owns `port` (call it
+            through `trio.from_thread.run(actors.ask, port, message)`); nothing was sent.
     """
+    core = port._core
+    if core is not None and outside_run(core.thread):
+        raise wrong_thread(
+            "actors.ask()",
+            "port",
+            "call it through trio.from_thread.run(actors.ask, port, message)",
+        )
     await trio.lowlevel.checkpoint_if_cancelled()
     if port._core is None:
         raise trio.ClosedResourceError(f"this MessagePort was {port._state}")

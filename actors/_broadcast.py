@@ -16,9 +16,11 @@ import trio
 
 from ._clone import ATOMIC, clone
 from ._exceptions import InvalidStateError
+from ._inbox import call_soon
 from ._owner import CURRENT
 from ._queue import PortCore
 from ._receiver import Receiver, current_token
+from ._threads import get_ident
 
 __all__ = ["BroadcastChannel"]
 
@@ -108,6 +110,7 @@ class BroadcastChannel(Receiver):
 
     __slots__ = ("__weakref__", "_bus", "_name", "_serial")
     _noun = "BroadcastChannel"
+    _var = "channel"
 
     def __init__(self, name: object) -> None:
         bus = _Bus.current()
@@ -134,7 +137,10 @@ class BroadcastChannel(Receiver):
     def post_message(self, message: object) -> None:
         """Send a structured clone of `message` to every other open channel of this name.
 
-        Synchronous; delivery is asynchronous. There is no transfer list.
+        Synchronous; delivery is asynchronous. There is no transfer list. Any thread may
+        post: from a thread outside the channel's trio run, the message is cloned there, then
+        published in the run, in the order that thread posted (dropped once the run has
+        finished).
 
         Args:
             message: any value [`structured_clone`][actors.structured_clone] accepts.
@@ -143,17 +149,27 @@ class BroadcastChannel(Receiver):
             InvalidStateError: this channel is closed (checked before `message` is cloned).
             DataCloneError: `message` cannot be cloned; nobody gets anything.
         """
-        if self._core is None:
+        core = self._core
+        if core is None:
             raise InvalidStateError("this BroadcastChannel is closed")
         data = message if type(message) in ATOMIC else clone(message)
+        if core.thread != get_ident():
+            assert core.token is not None  # a BroadcastChannel is made inside a run
+            call_soon(core.token, self._bus.publish, self, data)
+            return
         self._bus.publish(self, data)
 
     def close(self) -> None:
         """Leave the name for good: nothing more arrives, and what is pending is dropped.
 
-        Idempotent; never raises. Tasks blocked in `receive()` get
+        Idempotent; in its trio run it never raises. Tasks blocked in `receive()` get
         `trio.ClosedResourceError`.
+
+        Raises:
+            RuntimeError: called from a thread outside the trio run the channel was made in
+                (call it through `trio.from_thread.run_sync(channel.close)`); nothing changed.
         """
+        self._check_thread("close()", "call it through trio.from_thread.run_sync(channel.close)")
         core = self._core
         if core is None:
             return

@@ -1,8 +1,9 @@
-"""PortCollection: an explicit, weakly held group of ports to broadcast to.
+"""PortCollection: an explicit group of ports to broadcast to, weakly held by default.
 
 The WHATWG's withdrawn `PortCollection` (`add`, `remove`, `clear`, `iterate`, D10),
 with Python's `len`/`iter`/`in`, our `post_message` to every member, and trio's
 `await send()` with a bound per member and a policy for members that fall behind.
+`weak=False` holds the members strongly instead, until they leave.
 
 A member's backlog is what waits in the queue of its *peer* (the receiving end). The
 policies are written down for users in `docs/explanation/broadcast.md`.
@@ -20,9 +21,12 @@ import trio
 
 from ._clone import ATOMIC, clone, transfer_items
 from ._exceptions import DataCloneError
+from ._inbox import call_soon
 from ._log import debug
 from ._ports import MessagePort, _close_ports_in
 from ._queue import LAGGED, PortCore
+from ._receiver import current_token
+from ._threads import get_ident, outside_run, wrong_thread
 
 __all__ = ["PortCollection", "PortCollectionStatistics", "SlowMemberPolicy"]
 
@@ -78,6 +82,20 @@ class _Member(weakref.ref[MessagePort]):
         super().__init__(port, callback)  # type: ignore[call-arg]  # as weakref.KeyedRef
 
 
+@final
+class _Held:
+    """A strongly held member, called like a weak reference (`ref()` gives the port)."""
+
+    __slots__ = ("key", "port")
+
+    def __init__(self, port: MessagePort, key: int) -> None:
+        self.port = port
+        self.key = key
+
+    def __call__(self) -> MessagePort:
+        return self.port
+
+
 def _live(port: MessagePort | None) -> bool:
     core = None if port is None else port._core
     return core is not None and core.peer is not None
@@ -85,24 +103,38 @@ def _live(port: MessagePort | None) -> bool:
 
 @final
 class PortCollection:
-    """A group of ports, held weakly, in insertion order: broadcast to all of them.
+    """A group of ports, in insertion order: broadcast to all of them.
 
     `add` is idempotent (a port keeps its first position); `remove` and `clear` are
     forgiving. A member is dropped as soon as it is closed, transferred away, garbage
     collected, or its peer is closed: `len()`, `iter()`, `in` and `iterate` only ever see
     live members. So a member whose owner actor stops for good leaves by itself.
 
+    By default the members are held weakly, as the standard's `PortCollection` held them:
+    a member nothing else refers to is garbage-collected at once, and leaves (a
+    `ResourceWarning` says so, as for any entangled port collected). `weak=False` holds
+    them strongly instead, until they leave (closed, transferred, peer gone, removed): the
+    collection then lets go of them the next time it looks at its members (a broadcast,
+    `len()`, iteration, `add`...).
+
     A member is the port you post on; what it sends waits at its peer, the receiving end.
+
+    A collection belongs to the trio run it was made in (made outside any run: to the run of
+    its first member that belongs to one, or else to the first run that uses it). Any thread
+    may call `post_message`; every other call from a thread outside that run raises
+    `RuntimeError` and changes nothing (make it through `trio.from_thread`).
 
     Args:
         ports: the first members, added in order.
         max_queued: the bound on each member's backlog (messages waiting at its peer).
         policy: what happens to a member that reaches the bound.
+        weak: hold the members weakly (`True`, the default) or strongly (`False`).
 
     Raises:
         ValueError: `max_queued` is below 1.
-        TypeError: `policy` is not a [`SlowMemberPolicy`][actors.SlowMemberPolicy], or
-            `ports` holds something that is not a [`MessagePort`][actors.MessagePort].
+        TypeError: `policy` is not a [`SlowMemberPolicy`][actors.SlowMemberPolicy], `weak`
+            is not a `bool`, or `ports` holds something that is not a
+            [`MessagePort`][actors.MessagePort].
     """
 
     __slots__ = (
@@ -117,7 +149,10 @@ class PortCollection:
         "_members",
         "_policy",
         "_sent",
+        "_thread",
+        "_token",
         "_waiters",
+        "_weak",
     )
 
     def __init__(
@@ -126,12 +161,16 @@ class PortCollection:
         *,
         max_queued: int = 100,
         policy: SlowMemberPolicy = SlowMemberPolicy.WAIT,
+        weak: bool = True,
     ) -> None:
         if max_queued < 1:
             raise ValueError(f"max_queued must be at least 1, not {max_queued}")
         if not isinstance(policy, SlowMemberPolicy):
             raise TypeError(f"policy must be a SlowMemberPolicy, not {policy!r}")
-        self._members: dict[int, _Member] = {}
+        if not isinstance(weak, bool):
+            raise TypeError(f"weak must be True or False, not {weak!r}")
+        self._weak = weak
+        self._members: dict[int, _Member | _Held] = {}
         # Collected members' keys. The weakref callback only appends here, so a collection
         # during a loop over _members never changes its size; _prune() removes them.
         self._dead: list[int] = []
@@ -147,11 +186,39 @@ class PortCollection:
         self._policy = policy
         self._waiters: set[trio.Event] = set()  # send() calls waiting for room
         self._sent = self._delivered = self._dropped = self._lagged = self._disconnected = 0
+        # The run this collection belongs to (its token and thread), once known.
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._thread: int | None = None
         for port in ports:
             self.add(port)
 
     def __repr__(self) -> str:
-        return f"<PortCollection members={len(self)} policy={self._policy.value}>"
+        live = sum(1 for ref in tuple(self._members.values()) if _live(ref()))
+        held = "" if self._weak else " weak=False"
+        return f"<PortCollection members={live} policy={self._policy.value}{held}>"
+
+    # -- the run it belongs to ------------------------------------------------------------
+
+    def _find_run(self, port: MessagePort | None = None) -> None:
+        """Learn the run this collection belongs to: the current one, or else the run of
+        `port` or of a member, if any belongs to one."""
+        token = current_token()
+        if token is not None:
+            self._token, self._thread = token, get_ident()
+            return
+        ports = [port] if port is not None else [ref() for ref in tuple(self._members.values())]
+        for each in ports:
+            core = None if each is None else each._core
+            if core is not None and core.token is not None:
+                self._token, self._thread = core.token, core.thread
+                return
+
+    def _check_thread(self, member: str, fix: str, port: MessagePort | None = None) -> None:
+        """Raise if the calling thread is outside the run this collection belongs to."""
+        if self._thread is None:
+            self._find_run(port)
+        if outside_run(self._thread):
+            raise wrong_thread(f"PortCollection.{member}", "collection", f"call it through {fix}")
 
     # -- membership (the WHATWG interface) ------------------------------------------------
 
@@ -166,15 +233,18 @@ class PortCollection:
 
         Raises:
             TypeError: `port` is not a [`MessagePort`][actors.MessagePort].
+            RuntimeError: called from a thread outside the collection's trio run (call it
+                through `trio.from_thread.run_sync(group.add, port)`); nothing changed.
         """
         if type(port) is not MessagePort:
             raise TypeError(f"a PortCollection holds MessagePorts, not {type(port).__name__}")
+        self._check_thread("add()", "trio.from_thread.run_sync(group.add, port)", port)
         self._prune()
         key = id(port)
         ref = self._members.get(key)
         if (ref is not None and ref() is port) or not _live(port):
             return
-        self._members[key] = _Member(port, self._gone, key)
+        self._members[key] = _Member(port, self._gone, key) if self._weak else _Held(port, key)
         self._changed()
 
     def remove(self, port: MessagePort) -> None:
@@ -183,6 +253,7 @@ class PortCollection:
         Args:
             port: the member to take out.
         """
+        self._check_thread("remove()", "trio.from_thread.run_sync(group.remove, port)")
         self._prune()
         ref = self._members.get(id(port))
         if ref is not None and ref() is port:
@@ -191,6 +262,7 @@ class PortCollection:
 
     def clear(self) -> None:
         """Take every member out."""
+        self._check_thread("clear()", "trio.from_thread.run_sync(group.clear)")
         if self._members:
             self._members.clear()
             self._changed()
@@ -204,16 +276,20 @@ class PortCollection:
         Args:
             callback: called with each member in turn; what it returns is ignored.
         """
+        self._check_thread("iterate()", "trio.from_thread.run_sync(group.iterate, callback)")
         for port in self._snapshot():
             callback(port)
 
     def __len__(self) -> int:
+        self._check_thread("__len__()", "trio.from_thread.run_sync(len, group)")
         return len(self._snapshot())
 
     def __iter__(self) -> Iterator[MessagePort]:
+        self._check_thread("__iter__()", "trio.from_thread.run_sync(list, group)")
         return iter(self._snapshot())
 
     def __contains__(self, port: object) -> bool:
+        self._check_thread("__contains__()", "trio.from_thread.run_sync(group.__contains__, port)")
         ref = self._members.get(id(port))
         return ref is not None and ref() is port and _live(port)
 
@@ -254,6 +330,10 @@ class PortCollection:
         (`DROP_OLDEST`, `DISCONNECT`); under `WAIT` the bound does not apply here (use
         `await send()` to wait for room).
 
+        Any thread may post: from a thread outside the collection's trio run, `message` is
+        validated and cloned in the calling thread, then broadcast in the run, in the order
+        that thread posted (dropped once the run has finished).
+
         Args:
             message: any value [`structured_clone`][actors.structured_clone] accepts.
             transfer: must be `None` or empty: one object cannot move to many ports.
@@ -264,7 +344,14 @@ class PortCollection:
             TypeError: `transfer` is neither `None` nor iterable.
         """
         data = self._validate(message, transfer)
-        self._broadcast(data, bounded=self._policy is not SlowMemberPolicy.WAIT)
+        bounded = self._policy is not SlowMemberPolicy.WAIT
+        if self._thread is None:
+            self._find_run()
+        if outside_run(self._thread):
+            assert self._token is not None  # known with the thread
+            call_soon(self._token, self._broadcast, data, bounded)
+            return
+        self._broadcast(data, bounded)
 
     async def send(self, message: object) -> None:
         """Broadcast `message` to every live member, respecting `max_queued`.
@@ -280,7 +367,10 @@ class PortCollection:
 
         Raises:
             DataCloneError: `message` cannot be cloned; nothing was sent.
+            RuntimeError: called from a thread outside the collection's trio run (call it
+                through `trio.from_thread.run(group.send, message)`); nothing was sent.
         """
+        self._check_thread("send()", "trio.from_thread.run(group.send, message)")
         await trio.lowlevel.checkpoint_if_cancelled()
         data = self._validate(message, None)
         if self._policy is SlowMemberPolicy.WAIT:
@@ -379,7 +469,7 @@ class PortCollection:
         if self._policy is SlowMemberPolicy.DISCONNECT:
             self._disconnected += 1
             debug("member_disconnected", port=peer.id)
-            port.close()
+            port._close()
             return True
         queue = peer.queue
         new_gap = not (queue and queue[0][0] is LAGGED)  # else the notice there grows
@@ -395,8 +485,9 @@ class PortCollection:
         Returns:
             The counts now; the snapshot does not change afterwards.
         """
+        self._check_thread("statistics()", "trio.from_thread.run_sync(group.statistics)")
         return PortCollectionStatistics(
-            members=len(self),
+            members=len(self._snapshot()),
             sent=self._sent,
             delivered=self._delivered,
             dropped=self._dropped,

@@ -10,6 +10,7 @@ import trio
 
 from ._log import describe, logger
 from ._owner import CURRENT
+from ._threads import outside_run, wrong_thread
 
 if TYPE_CHECKING:
     from ._ports import MessagePort
@@ -145,7 +146,9 @@ class MessageEvent:
                 which case the reply went nowhere.
 
         Raises:
-            RuntimeError: the message carries no ports, so it has no reply port.
+            RuntimeError: the message carries no ports, so it has no reply port; or this was
+                called from a thread outside the trio run that owns the reply port (call it
+                through `trio.from_thread.run_sync(event.reply, value)`): nothing was sent.
             trio.ClosedResourceError: the reply port was already used (replied to, closed,
                 or transferred away).
             DataCloneError: `value` cannot be cloned, or `transfer` lists something it
@@ -158,6 +161,12 @@ class MessageEvent:
         core = port._core
         if core is None:
             raise trio.ClosedResourceError(f"the reply port was already {port._state}")
+        if outside_run(core.thread):
+            raise wrong_thread(
+                "MessageEvent.reply()",
+                "reply port",
+                "call it through trio.from_thread.run_sync(event.reply, value)",
+            )
         waiting = core.peer is not None
         port.post_message(value, transfer)
         port.close()
@@ -220,7 +229,13 @@ class EventTarget:
 
         Raises:
             TypeError: `listener` is not callable.
+            RuntimeError: called from a thread outside the trio run that owns the port (call
+                it through `trio.from_thread.run_sync`); nothing changed.
         """
+        self._check_thread(
+            "add_event_listener()",
+            "call it through trio.from_thread.run_sync({var}.add_event_listener, type, listener)",
+        )
         if not callable(listener):
             raise TypeError(f"listener must be callable, not {listener.__class__.__name__}")
         current = self._listeners.get(type, ())
@@ -239,7 +254,16 @@ class EventTarget:
         Args:
             type: the event type it was added for.
             listener: the function given to `add_event_listener`.
+
+        Raises:
+            RuntimeError: called from a thread outside the trio run that owns the port (call
+                it through `trio.from_thread.run_sync`); nothing changed.
         """
+        self._check_thread(
+            "remove_event_listener()",
+            "call it through trio.from_thread.run_sync({var}.remove_event_listener, type, "
+            "listener)",
+        )
         current = self._listeners.get(type, ())
         handler = self._handlers.get(type)
         for entry in current:
@@ -261,6 +285,11 @@ class EventTarget:
         return None if entry is None else entry.callback
 
     def _set_handler(self, type: str, handler: Listener | None) -> None:
+        self._check_thread(
+            f"on{type}",
+            f"set it through trio.from_thread.run_sync(setattr, {{var}}, 'on{type}', handler)",
+            done="was set",
+        )
         old = self._handlers.get(type)
         if handler is None:
             if old is not None:
@@ -279,6 +308,13 @@ class EventTarget:
 
     def _listeners_changed(self, type: str) -> None:
         """Hook for subclasses: the listeners of `type` changed."""
+
+    def _check_thread(self, member: str, fix: str, done: str = "was called") -> None:
+        """Hook for subclasses: raise if the calling thread may not change this target.
+
+        `member` names the call (`"close()"`), `fix` says what to do instead, with `{var}`
+        standing for the object (`port`); `done` is `"was called"` or `"was set"`.
+        """
 
     def _log_context(self) -> dict[str, object]:
         """Hook for subclasses: what to bind when reporting a listener's error."""

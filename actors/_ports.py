@@ -6,6 +6,7 @@ moves its core, queue and all, to a new `MessagePort` and leaves the old object 
 
 from __future__ import annotations
 
+import warnings
 from abc import ABCMeta
 from collections.abc import Iterable
 from types import TracebackType
@@ -17,10 +18,12 @@ import trio
 from ._clone import ATOMIC, clone, commit, serialize, transfer_list
 from ._events import Listener
 from ._exceptions import DataCloneError
+from ._inbox import call_soon
 from ._log import debug, logger
 from ._owner import CURRENT
 from ._queue import CLOSE, Item, PortCore
 from ._receiver import Receiver, current_token
+from ._threads import get_ident, outside_run, wrong_thread
 from ._transfer import Transferable
 
 __all__ = ["MessageChannel", "MessagePort", "MessagePortStatistics"]
@@ -105,6 +108,11 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
         (the standard's rule): the message is still cloned and the transfer list still moved,
         so a call that returns has always detached what it listed.
 
+        Any thread may post: from a thread outside the trio run that owns the peer, the
+        message is cloned in the calling thread, then delivered in the run, in the order
+        that thread posted (dropped once the run has finished). Its transfer list may then
+        hold `ArrayBuffer`s and ports of no run, not the ports of a run.
+
         Args:
             message: any value [`structured_clone`][actors.structured_clone] accepts; the
                 peer gets a clone that shares nothing mutable with it.
@@ -117,15 +125,24 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
                 lists something not transferable, detached, duplicated, or this port itself.
                 Nothing was sent and nothing detached.
             TypeError: `transfer` is not iterable.
+            RuntimeError: called from a thread outside a trio run with a port of a run in
+                `transfer`; nothing was sent and nothing detached.
         """
         core = self._core
         if transfer is None:
             data = message if type(message) in ATOMIC else clone(message)
             if core is not None and (peer := core.peer) is not None:
-                peer.deliver(data, ())
+                if peer.thread == get_ident():
+                    peer.deliver(data, ())
+                else:  # a port of no run, or a post from outside the peer's run
+                    _post_to(peer, data)
             return
-        data, moves = serialize(message, transfer_list(transfer, source=self))
+        items = transfer_list(transfer, source=self)
         target = None if core is None else core.peer
+        foreign = target is not None and outside_run(target.thread)
+        if foreign:
+            _refuse_run_ports(items)
+        data, moves = serialize(message, items)
         doomed = target is not None and any(
             type(item) is MessagePort and item._core is target for item, _ in moves
         )
@@ -138,9 +155,12 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
                     reason="the target port was posted to itself; the channel is lost",
                 )
             for port in ports:
-                port.close()
+                port._close()
             return
-        target.deliver(data, ports)
+        if foreign:
+            _post_from_thread(target, data, ports)
+        else:
+            target.deliver(data, ports)
 
     def _post_asking(self, message: object, reply: MessagePort) -> None:
         """`post_message(message, [reply])` for `ask`, whose reply port is fresh: it
@@ -152,7 +172,7 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
         core = self._core
         target = None if core is None else core.peer
         if target is None:
-            shell.close()
+            shell._close()
         else:
             target.deliver(data, (shell,))
 
@@ -161,17 +181,33 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
 
         Idempotent. `onmessage`, `receive()` and `async for` start the queue too; adding
         listeners does not. A port received in a message starts with its queue disabled.
+
+        Raises:
+            RuntimeError: called from a thread outside the trio run that owns the port (call
+                it through `trio.from_thread.run_sync(port.start)`); nothing changed.
         """
+        self._check_thread("start()", "call it through trio.from_thread.run_sync(port.start)")
         self._start()
 
     def close(self) -> None:
-        """Disentangle this port and detach it. Idempotent; never raises.
+        """Disentangle this port and detach it. Idempotent; in its trio run it never raises.
 
         Messages still queued here are dropped (D2), and ports inside them are closed. The
         peer gets a `close` event after every message it already had, and its `receive()`
         then raises `trio.EndOfChannel`. Tasks blocked in this port's `receive()` get
         `trio.ClosedResourceError`.
+
+        Raises:
+            RuntimeError: called from a thread outside the trio run that owns the port (call
+                it through `trio.from_thread.run_sync(port.close)`); nothing changed.
         """
+        core = self._core
+        if core is not None and outside_run(core.thread):
+            self._check_thread("close()", "call it through trio.from_thread.run_sync(port.close)")
+        self._close()
+
+    def _close(self) -> None:
+        """`close()` without the thread check, for the library's own closes."""
         core = self._core
         if core is None:
             return
@@ -208,6 +244,8 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
 
         Raises:
             TypeError: it was set to something that is neither callable nor `None`.
+            RuntimeError: it was set from a thread outside the trio run that owns the port
+                (set it through `trio.from_thread.run_sync`); nothing changed.
         """
         return self._get_handler("close")
 
@@ -229,7 +267,10 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
             trio.BrokenResourceError: the peer is gone; nothing was sent or detached.
             DataCloneError: as for `post_message`; nothing was sent or detached.
             TypeError: `transfer` is not iterable.
+            RuntimeError: called from a thread outside the trio run that owns the port (call
+                it through `trio.from_thread.run(port.send, message)`); nothing was sent.
         """
+        self._check_thread("send()", "call it through trio.from_thread.run(port.send, message)")
         await trio.lowlevel.checkpoint_if_cancelled()
         core = self._core
         if core is None:
@@ -244,7 +285,14 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
 
         Returns:
             The port's state now; the snapshot does not change afterwards.
+
+        Raises:
+            RuntimeError: called from a thread outside the trio run that owns the port (call
+                it through `trio.from_thread.run_sync(port.statistics)`).
         """
+        self._check_thread(
+            "statistics()", "call it through trio.from_thread.run_sync(port.statistics)"
+        )
         core = self._core
         handlers = len(self._listeners.get("message", ()))
         if core is None:
@@ -274,18 +322,32 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
         if core is None:
             return
         # A port collected while entangled disentangles, so its peer gets `close` (D5). This
-        # may run anywhere (inside our own code, another thread): defer to the trio run.
+        # may run anywhere (inside our own code, another thread): defer to the trio run, in
+        # batches (one wake-up of the run for many collected ports).
+        entangled = core.peer is not None
         try:
             token = core.token or current_token()
-            if token is not None:
-                try:
-                    token.run_sync_soon(_collected, core)
-                    return
-                except trio.RunFinishedError:
-                    pass
-            _collected(core)
+            if token is None:
+                _collected(core)
+            else:
+                call_soon(token, _collected, core, if_finished=_collected)
         except Exception:  # pragma: no cover - interpreter shutdown
             pass
+        if entangled and not core.collectable:  # likely a mistake: say so, as a file does
+            try:
+                warnings.warn(
+                    f"MessagePort {core.id} was garbage-collected while entangled, so its peer "
+                    "got a close event. Close ports you are done with (port.close()), keep a "
+                    "reference to the ports you use, and use PortCollection(weak=False) for a "
+                    "group that should keep its members alive",
+                    ResourceWarning,
+                    stacklevel=2,
+                    source=self,
+                )
+            except Warning:
+                raise  # warnings are errors here: Python reports it as unraisable
+            except Exception:  # pragma: no cover - interpreter shutdown
+                pass
 
     # -- Transferable ---------------------------------------------------------------------
 
@@ -295,8 +357,11 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
         return shell
 
     def _transfer_refusal(self) -> str | None:
-        if self._core is None:
+        core = self._core
+        if core is None:
             return f"MessagePort is already detached (it was {self._state})"
+        if outside_run(core.thread):
+            raise _transferred_from_outside()
         return None
 
     def _transfer_commit(self, shell: Transferable) -> None:
@@ -315,6 +380,58 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
         )
 
 
+def _transferred_from_outside() -> RuntimeError:
+    return wrong_thread(
+        "a MessagePort",
+        "port",
+        "transfer it from the run, through trio.from_thread.run_sync (for instance "
+        "trio.from_thread.run_sync(port.post_message, message, transfer))",
+        done="was listed in a transfer list",
+    )
+
+
+def _refuse_run_ports(items: list[Transferable]) -> None:
+    """A post from outside the target's run moves no port of a run (ours or another's)."""
+    for i, item in enumerate(items):
+        if type(item) is MessagePort and item._core is not None and item._core.token is not None:
+            raise wrong_thread(
+                "MessagePort.post_message()",
+                "peer port",
+                f"transfer[{i}] is a MessagePort of a trio run, and only ArrayBuffers and ports "
+                "of no run move from there: call it through "
+                "trio.from_thread.run_sync(port.post_message, message, transfer)",
+            )
+
+
+def _post_to(target: PortCore, data: object) -> None:
+    """`post_message`'s fast path, when `target` is of no run or of another thread's run."""
+    if target.thread is None:
+        target.deliver(data, ())
+    else:
+        _post_from_thread(target, data, ())
+
+
+def _post_from_thread(target: PortCore, data: object, ports: tuple[MessagePort, ...]) -> None:
+    """Hand a message posted outside `target`'s run to that run, in order for this thread."""
+    assert target.token is not None  # outside its run: it belongs to one
+    call_soon(target.token, _deliver_posted, target, data, ports, if_finished=_drop_posted)
+
+
+def _deliver_posted(target: PortCore, data: object, ports: tuple[MessagePort, ...]) -> None:
+    """In the run: deliver a message posted from another thread, unless the channel closed
+    while it was on its way."""
+    if target.peer is None:
+        _drop_posted(target, data, ports)
+    else:
+        target.deliver(data, ports)
+
+
+def _drop_posted(target: PortCore, data: object, ports: tuple[MessagePort, ...]) -> None:
+    """A message posted from another thread that will never arrive: close its ports."""
+    for port in ports:
+        port._close()
+
+
 def _collected(core: PortCore) -> None:
     """A MessagePort standing for `core` was garbage-collected (run from trio's token)."""
     try:
@@ -330,7 +447,7 @@ def _close_ports_in(dropped: list[Item]) -> None:
     """Messages that will never be delivered: close the ports they carry (D2)."""
     for _, ports, _ in dropped:
         for port in ports:
-            port.close()
+            port._close()
 
 
 @final

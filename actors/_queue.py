@@ -29,6 +29,7 @@ import trio
 from ._events import Event, MessageEvent, message_event
 from ._log import debug
 from ._owner import CURRENT, Incarnation, adopt
+from ._threads import get_ident
 
 __all__ = [
     "CLOSE",
@@ -85,6 +86,7 @@ class PortCore:
 
     __slots__ = (
         "busy",
+        "collectable",
         "context",
         "dispatcher",
         "drained",
@@ -97,6 +99,7 @@ class PortCore:
         "queue",
         "receivers",
         "scheduled",
+        "thread",
         "token",
     )
 
@@ -118,11 +121,27 @@ class PortCore:
         self.dispatcher: Dispatcher | None = None  # of the run that last scheduled this core
         self.scheduled = False  # in the dispatcher's heap
         self.busy = False  # an async handler of this port is still running
+        self.collectable = False  # collecting it while entangled is its normal end: no warning
         self.idle: trio.Event | None = None  # set when busy ends, if a receive() waits for it
+        # The run this end belongs to (its token, and the thread that runs it), or None for
+        # an end of no run (made outside any run, never started in one): any thread may use it.
         self.token = token
+        self.thread = None if token is None else get_ident()
         # Set when an item leaves the queue (a dict as an ordered set: a waiter that stops
         # waiting takes its event back in O(1)).
         self.drained: dict[trio.Event, None] | None = None
+
+    def join(self, token: trio.lowlevel.TrioToken | None) -> None:
+        """An end of no run starts inside a run (`token`'s, this thread's): from now on it
+        belongs to that run, and so does its peer if it belonged to none (a channel's two
+        ends always belong to the same run)."""
+        if token is None:
+            return
+        thread = get_ident()
+        self.token, self.thread = token, thread
+        peer = self.peer
+        if peer is not None and peer.token is None:
+            peer.token, peer.thread = token, thread
 
     def backlog(self) -> int:
         """Messages waiting in this end's queue (what a sender's flow control looks at)."""

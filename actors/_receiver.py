@@ -19,6 +19,7 @@ from ._events import EventTarget, Listener, MessageEvent, message_event
 from ._exceptions import Lagged
 from ._owner import CURRENT, Incarnation, adopt
 from ._queue import CLOSE, LAGGED, MESSAGE_ERROR, Item, PortCore
+from ._threads import get_ident, wrong_thread
 
 __all__ = ["Receiver", "current_token"]
 
@@ -36,6 +37,7 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
 
     __slots__ = ("_core", "_state")
     _noun: ClassVar[str] = "port"  # in error messages
+    _var: ClassVar[str] = "port"  # what error messages call an object of this class in code
 
     @abstractmethod
     def close(self) -> None:
@@ -52,7 +54,7 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
             return
         core.enabled = True
         if core.token is None:
-            core.token = current_token()
+            core.join(current_token())
         self._attach(core)
 
     @property
@@ -67,6 +69,8 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
 
         Raises:
             TypeError: it was set to something that is neither callable nor `None`.
+            RuntimeError: it was set from a thread outside the trio run that owns the port
+                (set it through `trio.from_thread.run_sync`); nothing changed.
         """
         return self._get_handler("message")
 
@@ -85,6 +89,8 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
 
         Raises:
             TypeError: it was set to something that is neither callable nor `None`.
+            RuntimeError: it was set from a thread outside the trio run that owns the port
+                (set it through `trio.from_thread.run_sync`); nothing changed.
         """
         return self._get_handler("messageerror")
 
@@ -113,8 +119,13 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
             Lagged: a [`PortCollection`][actors.PortCollection] with the `DROP_OLDEST` policy
                 dropped messages this port had not received yet; `missed` says how many.
                 Receive again for the next one (it is a `trio.TooSlowError`).
+            RuntimeError: called from a thread outside the trio run that owns the port
+                (call it through `trio.from_thread.run(port.receive)`).
         """
-        await trio.lowlevel.checkpoint_if_cancelled()
+        core = self._core
+        if core is not None and core.thread != get_ident() and core.thread is not None:
+            self._check_thread("receive()", "call it through trio.from_thread.run({var}.receive)")
+        await trio.lowlevel.checkpoint_if_cancelled()  # raises, or returns without a switch
         core = self._checked_core()
         if not core.enabled:
             self._start()
@@ -164,7 +175,12 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
         """`close()`, then a checkpoint, as trio's `AsyncResource`: what `async with` calls.
 
         It closes even when cancelled.
+
+        Raises:
+            RuntimeError: called from a thread outside the trio run that owns the port (call
+                it through `trio.from_thread.run(port.aclose)`); nothing changed.
         """
+        self._check_thread("aclose()", "call it through trio.from_thread.run({var}.aclose)")
         self.close()
         await trio.lowlevel.checkpoint()
 
@@ -175,6 +191,13 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
         if ports:
             adopt(ports, CURRENT.get())  # a port an actor receives is its own now
         return message_event("message", data, ports, self)
+
+    def _check_thread(self, member: str, fix: str, done: str = "was called") -> None:
+        core = self._core
+        if core is not None and core.thread is not None and core.thread != get_ident():
+            raise wrong_thread(
+                f"{self.__class__.__name__}.{member}", self._var, fix.format(var=self._var), done
+            )
 
     def _log_context(self) -> dict[str, object]:
         core = self._core

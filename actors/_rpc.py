@@ -120,6 +120,8 @@ def _outgoing(value: object, moves: list[object]) -> object:
         return value.value  # type: ignore[attr-defined]
     if cls is _ByReference:
         channel = MessageChannel()
+        assert channel.port2._core is not None
+        channel.port2._core.collectable = True  # it lives as long as the proxy at the other end
         _serve_by_handler(value.obj, channel.port2)  # type: ignore[attr-defined]
         moves.append(channel.port1)
         return _Reference(channel.port1)
@@ -127,7 +129,16 @@ def _outgoing(value: object, moves: list[object]) -> object:
 
 
 def _incoming(value: object, warn_after: float | None) -> object:
-    return Proxy(value.port, warn_after) if type(value) is _Reference else value
+    return _by_reference(value, warn_after) if type(value) is _Reference else value
+
+
+def _by_reference(reference: Any, warn_after: float | None) -> Proxy:
+    """The proxy for a value passed by reference: it owns its port, so dropping it is how it
+    is released (its port is collected, the other side sees `close`), with no warning."""
+    port: MessagePort = reference.port
+    if port._core is not None:
+        port._core.collectable = True
+    return Proxy(port, warn_after)
 
 
 _MARKERS = frozenset({Transfer, _ByReference})
@@ -161,7 +172,7 @@ class _Method:
         reply = await ask(self._port, message, transfer=moves or None, warn_after=warn_after)
         if reply[0] == "ok":
             value = reply[1]
-            return Proxy(value.port, warn_after) if type(value) is _Reference else value
+            return _by_reference(value, warn_after) if type(value) is _Reference else value
         if reply[0] == "raise":
             exc: BaseException = reply[1]
             exc.add_note(f"raised by the exposed side; its traceback:\n{reply[2]}")

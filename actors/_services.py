@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from functools import partial
 from typing import Final, final
 
 import trio
@@ -173,9 +172,17 @@ class Incoming:
         lock = None if concurrent else trio.Lock()
         async with trio.open_nursery() as nursery:
             async for port in self:
-                nursery.start_soon(
-                    partial(serve_calls, obj, port, serial=not concurrent, lock=lock)
-                )
+                nursery.start_soon(_serve_client, obj, port, not concurrent, lock)
+
+
+async def _serve_client(
+    obj: object, port: MessagePort, serial: bool, lock: trio.Lock | None
+) -> None:
+    """Serve one client of `Incoming.expose`, and close its port when that ends."""
+    try:
+        await serve_calls(obj, port, serial=serial, lock=lock)
+    finally:
+        port.close()
 
 
 def _waiting(name: str, owner: Incarnation | None) -> dict[str, object]:

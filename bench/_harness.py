@@ -28,7 +28,11 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 import trio
 
-import actors
+# Measure the checkout this script is in: an installed `actors` (an editable install of
+# another worktree, say) would otherwise come first, as a script's own folder heads sys.path.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import actors  # after the line above
 
 perf_counter = time.perf_counter
 

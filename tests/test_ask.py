@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import trio
 import trio.testing
+from _helpers import close_ports
 
 import actors
 from actors import MessageChannel, MessageEvent, MessagePort, Restart, ask, open_supervisor
@@ -37,11 +38,13 @@ async def test_the_reply_port_is_the_last_port_and_reply_reports_the_asker() -> 
         assert event.ports[0].statistics().entangled
         results.append(len(event.ports))
         results.append(event.reply("ok"))
+        event.ports[0].close()
 
     channel.port2.onmessage = handler
     assert await ask(channel.port1, "q", transfer=[extra.port2]) == "ok"
     assert results == [2, True]
     assert extra.port2.statistics().transferred
+    close_ports(channel, extra)
 
 
 async def test_a_reply_can_carry_ports_inside_its_value() -> None:
@@ -53,6 +56,7 @@ async def test_a_reply_can_carry_ports_inside_its_value() -> None:
     reply = await ask(channel.port1, "give me a port")
     reply["port"].post_message("through")
     assert (await fresh.port2.receive()).data == "through"
+    close_ports(channel, fresh)
 
 
 async def test_replier_closing_the_reply_port_breaks_ask() -> None:
@@ -61,6 +65,7 @@ async def test_replier_closing_the_reply_port_breaks_ask() -> None:
     channel.port2.onmessage = lambda event: event.ports[-1].close()
     with pytest.raises(trio.BrokenResourceError, match="closed without a reply"):
         await ask(channel.port1, "anyone?")
+    close_ports(channel)
 
 
 async def test_replier_dying_without_replying_breaks_ask() -> None:
@@ -134,6 +139,7 @@ async def test_cancelling_ask_closes_the_reply_port() -> None:
     assert scope.cancelled_caught
     await left.wait()
     assert held[0].reply("too late") is False
+    close_ports(channel)
 
 
 async def test_ask_under_fail_after() -> None:
@@ -146,6 +152,7 @@ async def test_ask_under_fail_after() -> None:
     # The request (and its reply port, closed since) waits at the peer; nothing leaks.
     event = await channel.port2.receive()
     assert not event.ports[-1].statistics().entangled
+    close_ports(channel)
 
 
 async def test_reply_errors() -> None:
@@ -165,6 +172,7 @@ async def test_reply_errors() -> None:
         assert asked.reply("fine") is True
         with pytest.raises(trio.ClosedResourceError, match="already closed"):
             asked.reply("again")
+    close_ports(channel)
 
 
 async def test_ask_with_a_bad_message_sends_nothing_and_moves_nothing() -> None:
@@ -175,6 +183,7 @@ async def test_ask_with_a_bad_message_sends_nothing_and_moves_nothing() -> None:
         await ask(channel.port1, {"lock": trio.Lock()}, transfer=[extra.port2])
     assert not extra.port2.statistics().transferred
     assert channel.port2.statistics().queued == 0
+    close_ports(channel, extra)
 
 
 async def test_delegation_forwards_the_reply_port_to_a_worker() -> None:
@@ -204,6 +213,7 @@ async def test_ask_with_an_uncloneable_message_and_no_transfer_list() -> None:
         await ask(channel.port1, [trio.Lock()])
     assert channel.port2.statistics().queued == 0
     assert channel.port1.statistics().entangled
+    close_ports(channel)
 
 
 async def test_ask_with_a_non_iterable_transfer_is_a_type_error_and_sends_nothing() -> None:
@@ -212,3 +222,4 @@ async def test_ask_with_a_non_iterable_transfer_is_a_type_error_and_sends_nothin
     with pytest.raises(TypeError, match="transfer must be an iterable"):
         await ask(channel.port1, "x", transfer=1)  # type: ignore[arg-type]
     assert channel.port2.statistics().queued == 0
+    close_ports(channel)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 
 import pytest
+from _helpers import close_ports
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -177,6 +178,7 @@ async def test_transfer_through_a_port_moves_the_storage_too() -> None:
     channel.port1.post_message(buf, transfer=[buf])
     received = (await channel.port2.receive()).data
     assert _storage(received)[0] is storage
+    close_ports(channel)
 
 
 def test_rule_25_a_detached_buffer_cannot_be_transferred_again() -> None:
@@ -263,6 +265,7 @@ async def test_posting_without_transfer_copies_the_buffer() -> None:
         view[0] = ord("X")
     assert bytes(buf) == b"abc"
     assert _storage(received)[0] is not _storage(buf)[0]
+    close_ports(channel)
 
 
 @given(st.binary(max_size=256))

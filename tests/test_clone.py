@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 import attrs
 import pytest
 import trio
+from _helpers import close_ports
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -883,6 +884,7 @@ async def test_a_listed_port_in_the_message_arrives_as_event_ports_entry() -> No
     event = await channel.port2.receive()
     assert event.data["first"][0] is event.ports[0]
     assert event.data["second"] is event.ports[1]
+    close_ports(channel, a, b)
 
 
 def test_an_unlisted_port_in_the_message_is_refused() -> None:
@@ -893,6 +895,7 @@ def test_an_unlisted_port_in_the_message_is_refused() -> None:
     assert info.value.value is channel.port1
     assert info.value.path == "message['port']"
     assert channel.port1.statistics().entangled
+    close_ports(channel)
 
 
 def test_an_unlisted_buffer_is_copied() -> None:
@@ -1024,3 +1027,4 @@ def test_a_message_nested_too_deeply_is_a_data_clone_error() -> None:
         channel.port1.post_message(deep)
     assert not buffer.detached
     assert channel.port2.statistics().queued == 0
+    close_ports(channel)

@@ -22,6 +22,7 @@ import pytest
 import structlog.testing
 import trio
 import trio.testing
+from _helpers import close_ports
 
 import actors
 from actors import MessageChannel, MessageEvent
@@ -49,6 +50,7 @@ async def test_dispatcher_yields_every_budget_events() -> None:
     assert runs.rindex("o") < runs.rindex("m") - FAIRNESS_BUDGET
     # ...and the dispatcher only ever stopped at a budget boundary.
     assert all(len(run) % FAIRNESS_BUDGET == 0 for run in runs.split("o") if run)
+    close_ports(channel)
 
 
 async def test_listener_removed_during_dispatch_is_skipped() -> None:
@@ -65,6 +67,7 @@ async def test_listener_removed_during_dispatch_is_skipped() -> None:
     channel.port1.post_message(0)
     await trio.testing.wait_all_tasks_blocked()
     assert log == []
+    close_ports(channel)
 
 
 def test_handlers_set_before_trio_run_dispatch_inside_it() -> None:
@@ -79,6 +82,7 @@ def test_handlers_set_before_trio_run_dispatch_inside_it() -> None:
     trio.run(post, "first run")
     trio.run(post, "second run")  # the first run's dispatcher ended with it
     assert seen == ["first run", "second run"]
+    close_ports(channel)
 
 
 async def test_post_message_from_another_thread() -> None:
@@ -93,6 +97,7 @@ async def test_post_message_from_another_thread() -> None:
     event = await channel.port2.receive()
     assert event.data == {"from": "thread"}
     assert name != threading.current_thread().name
+    close_ports(channel)
 
 
 def test_dispatch_is_seen_by_wait_all_tasks_blocked() -> None:
@@ -120,6 +125,7 @@ async def test_failed_receive_does_not_start_the_queue() -> None:
     with pytest.raises(trio.BusyResourceError):
         await channel.port2.receive()
     assert channel.port2.statistics().started is False
+    close_ports(channel)
 
 
 async def test_a_port_is_let_go_when_nothing_more_can_arrive() -> None:
@@ -169,6 +175,7 @@ async def test_handlers_see_the_contextvars_of_the_task_that_started_dispatch() 
     channel.port1.post_message(0)
     await trio.testing.wait_all_tasks_blocked()
     assert seen == ["actor-context"]
+    close_ports(channel)
 
 
 async def test_events_of_different_ports_are_dispatched_in_post_order() -> None:
@@ -182,6 +189,7 @@ async def test_events_of_different_ports_are_dispatched_in_post_order() -> None:
         channels[n].port1.post_message(i)
     await trio.testing.wait_all_tasks_blocked()
     assert order == posted
+    close_ports(channels)
 
 
 async def test_a_port_started_late_gets_its_older_events_first() -> None:
@@ -193,6 +201,7 @@ async def test_a_port_started_late_gets_its_older_events_first() -> None:
     late.port2.onmessage = lambda e: order.append(e.data)
     await trio.testing.wait_all_tasks_blocked()
     assert order == ["late: posted first", "early: posted second"]
+    close_ports(late, early)
 
 
 async def test_an_async_handler_holds_back_only_its_own_port() -> None:
@@ -216,6 +225,7 @@ async def test_an_async_handler_holds_back_only_its_own_port() -> None:
     release.set()
     await trio.testing.wait_all_tasks_blocked()
     assert log[2:] == [("slow done", 1), ("slow", 2), ("slow done", 2)]
+    close_ports(slow, fast)
 
 
 def test_events_left_when_a_run_ends_are_dispatched_in_the_next_run() -> None:
@@ -235,6 +245,7 @@ def test_events_left_when_a_run_ends_are_dispatched_in_the_next_run() -> None:
     assert len(seen) < FAIRNESS_BUDGET * 4
     trio.run(post_and_settle)
     assert seen == [*range(FAIRNESS_BUDGET * 4), "next run"]
+    close_ports(channel)
 
 
 # -- a halted actor's handlers, and receive() behind a running handler ------------------------

@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _helpers import checkout_env
 
 ROOT = Path(__file__).parent.parent
 DOCS = ROOT / "docs"
@@ -115,6 +116,7 @@ def test_snippet_prints_what_the_page_says(script: Path, tmp_path: Path) -> None
         timeout=60,
         cwd=tmp_path,
         check=False,
+        env=checkout_env(),
     )
     assert done.returncode == 0, done.stderr
     out, err = script.with_suffix(".out"), script.with_suffix(".err")

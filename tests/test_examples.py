@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _helpers import checkout_env
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
 EXPECTED = {
@@ -28,7 +29,12 @@ def test_every_example_is_checked() -> None:
 def test_example_runs(path: Path) -> None:
     """The example exits 0 and prints its expected result."""
     done = subprocess.run(
-        [sys.executable, str(path)], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=checkout_env(),
     )
     assert done.returncode == 0, done.stderr
     assert EXPECTED[path.name] in done.stdout

@@ -10,6 +10,7 @@ import pytest
 import structlog
 import trio
 import trio.testing
+from _helpers import close_ports, drops_entangled_ports
 
 from actors import MessageChannel
 
@@ -55,6 +56,7 @@ async def test_handler_exception_is_logged_with_traceback_and_dispatch_goes_on()
     assert failures[0]["log_level"] == "error"
     assert isinstance(failures[0]["exc_info"], ValueError)  # the exception, for processors
     assert failures[0]["event_type"] == "message"
+    close_ports(channel)
 
 
 def test_library_is_silent_below_warning_by_default() -> None:
@@ -80,6 +82,7 @@ trio.run(main)
     assert "ZeroDivisionError" in done.stderr
 
 
+@drops_entangled_ports
 @pytest.mark.parametrize("gc_first", [True, False])
 async def test_collected_port_is_logged(gc_first: bool) -> None:
     """A port collected while entangled logs ``port_collected``."""
@@ -92,6 +95,7 @@ async def test_collected_port_is_logged(gc_first: bool) -> None:
         await trio.testing.wait_all_tasks_blocked()
     assert "port_collected" in [log["event"] for log in logs]
     assert keep.statistics().entangled is False
+    keep.close()
 
 
 async def test_collecting_a_port_with_nothing_to_report_logs_nothing() -> None:

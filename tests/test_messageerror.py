@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import trio
 import trio.testing
+from _helpers import close_ports
 
 from actors import MessageChannel, MessageEvent
 from actors._queue import MESSAGE_ERROR
@@ -30,6 +31,7 @@ async def test_messageerror_goes_to_onmessageerror_in_order() -> None:
     channel.port1.post_message(2)
     await trio.testing.wait_all_tasks_blocked()
     assert log == [("message", 1), ("messageerror", None, ()), ("message", 2)]
+    close_ports(channel)
 
 
 async def test_receive_returns_a_messageerror_event() -> None:
@@ -41,6 +43,7 @@ async def test_receive_returns_a_messageerror_event() -> None:
     assert isinstance(event, MessageEvent)
     assert (event.type, event.data, event.target) == ("messageerror", None, channel.port2)
     assert (await channel.port2.receive()).data == "after"
+    close_ports(channel)
 
 
 async def test_onmessageerror_does_not_start_the_queue() -> None:
@@ -51,3 +54,4 @@ async def test_onmessageerror_does_not_start_the_queue() -> None:
     await trio.testing.wait_all_tasks_blocked()
     assert log == []
     assert channel.port2.statistics().started is False
+    close_ports(channel)

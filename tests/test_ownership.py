@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from _helpers import close_ports
 
 import actors
-from actors import MessageChannel, MessagePort, Restart, open_supervisor
+from actors import MessageChannel, MessageEvent, MessagePort, Restart, open_supervisor
 
 
 class Boom(Exception):
@@ -104,6 +105,7 @@ async def test_a_slot_port_transferred_away_stays_gone_for_later_incarnations() 
         event.ports[0].post_message("still entangled")
         assert (await channel.port1.receive()).data == "still entangled"
         sup.cancel()
+    close_ports(channel, elsewhere)
 
 
 # -- the death notice ---------------------------------------------------------------------
@@ -168,8 +170,14 @@ async def test_ports_an_actor_received_close_when_it_ends() -> None:
     done = trio.Event()
 
     async def child(a: MessagePort, b: MessagePort) -> None:
-        b.onmessage = lambda event: done.set()
-        await a.receive()
+        held: list[MessagePort] = []  # held, so only the end of the actor can close them
+
+        def on_message(event: MessageEvent) -> None:
+            held.extend(event.ports)
+            done.set()
+
+        b.onmessage = on_message
+        held.extend((await a.receive()).ports)
         await done.wait()
 
     async with open_supervisor() as sup:
@@ -180,6 +188,7 @@ async def test_ports_an_actor_received_close_when_it_ends() -> None:
     for kept in (via_receive.port1, via_handler.port1):
         with pytest.raises(trio.EndOfChannel):
             await kept.receive()
+    close_ports(inbox_a, inbox_b, via_receive, via_handler)
 
 
 async def test_a_port_the_actor_gave_away_is_not_closed() -> None:
@@ -195,6 +204,7 @@ async def test_a_port_the_actor_gave_away_is_not_closed() -> None:
     a, b = (await out.port2.receive()).ports
     a.post_message("alive")
     assert (await b.receive()).data == "alive"
+    close_ports(out, a, b)
 
 
 async def test_death_notice_between_two_actors() -> None:

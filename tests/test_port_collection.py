@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import gc
+import weakref
 from typing import Any
 
 import pytest
 import trio
 import trio.testing
+from _helpers import close_ports, drops_entangled_ports
 
 import actors
 from actors import (
@@ -39,17 +41,20 @@ async def drain(port: MessagePort) -> list[object]:
 
 async def test_add_is_idempotent_and_keeps_the_first_position() -> None:
     """Re-adding does not move a port to the end (D10)."""
-    a, b, c = (ch.port1 for ch in channels(3))
+    pairs = channels(3)
+    a, b, c = (ch.port1 for ch in pairs)
     group = PortCollection()
     for port in (a, b, a, c, b):
         group.add(port)
     assert list(group) == [a, b, c]
     assert len(group) == 3
+    close_ports(pairs)
 
 
 async def test_remove_and_clear_are_forgiving() -> None:
     """Removing a non-member or clearing an empty collection does nothing."""
-    a, b = (ch.port1 for ch in channels(2))
+    pairs = channels(2)
+    a, b = (ch.port1 for ch in pairs)
     group = PortCollection([a])
     group.remove(b)
     group.remove(a)
@@ -60,11 +65,13 @@ async def test_remove_and_clear_are_forgiving() -> None:
     group.clear()
     assert len(group) == 0
     assert b not in group
+    close_ports(pairs)
 
 
 async def test_iterate_calls_back_in_order_on_a_snapshot() -> None:
     """``iterate`` visits members in insertion order; the callback may change membership."""
-    ports = [ch.port1 for ch in channels(3)]
+    pairs = channels(3)
+    ports = [ch.port1 for ch in pairs]
     group = PortCollection(ports)
     seen: list[MessagePort] = []
 
@@ -75,6 +82,7 @@ async def test_iterate_calls_back_in_order_on_a_snapshot() -> None:
     group.iterate(visit)
     assert seen == ports
     assert list(group) == ports[:2]
+    close_ports(pairs)
 
 
 async def test_only_ports_can_be_members() -> None:
@@ -82,12 +90,15 @@ async def test_only_ports_can_be_members() -> None:
     group = PortCollection()
     with pytest.raises(TypeError, match="MessagePorts"):
         group.add("not a port")  # type: ignore[arg-type]
-    port = MessageChannel().port1
+    channel = MessageChannel()
+    port = channel.port1
     port.close()
     group.add(port)
     assert port not in group
+    close_ports(channel)
 
 
+@drops_entangled_ports
 async def test_members_are_held_weakly() -> None:
     """A port nothing else refers to is collected and disappears from the collection."""
     group = PortCollection()
@@ -97,9 +108,18 @@ async def test_members_are_held_weakly() -> None:
     group.add(kept.port1)
     gc.collect()
     assert list(group) == [kept.port1]
+    close_ports(kept)
 
 
-@pytest.mark.parametrize("how", ["closed", "peer closed", "transferred", "peer collected"])
+@pytest.mark.parametrize(
+    "how",
+    [
+        "closed",
+        "peer closed",
+        "transferred",
+        pytest.param("peer collected", marks=drops_entangled_ports),
+    ],
+)
 async def test_a_member_leaves_as_soon_as_it_or_its_peer_is_gone(how: str) -> None:
     """Closed, transferred away, or whose peer is closed or collected: not a member."""
     channel, carrier = MessageChannel(), MessageChannel()
@@ -116,6 +136,77 @@ async def test_a_member_leaves_as_soon_as_it_or_its_peer_is_gone(how: str) -> No
         await trio.testing.wait_all_tasks_blocked()
     assert len(group) == 0
     assert list(group) == []
+    close_ports(channel.port1, carrier)
+
+
+def join(group: PortCollection) -> MessagePort:
+    """What a join handler does: add a member port that nothing else refers to; return the
+    receiving end (its peer), which the member keeps."""
+    channel = MessageChannel()
+    group.add(channel.port1)
+    return channel.port2
+
+
+async def test_a_weak_member_nobody_holds_is_collected_with_a_warning() -> None:
+    """weak=True (the default): a member only the collection refers to is collected at once:
+    a ResourceWarning says so, and its peer sees EndOfChannel."""
+    group = PortCollection()
+    with pytest.warns(ResourceWarning, match="PortCollection\\(weak=False\\)"):
+        receiver = join(group)  # the member port is collected as join() returns
+    assert len(group) == 0
+    with pytest.raises(trio.EndOfChannel):
+        await receiver.receive()
+    receiver.close()
+
+
+async def test_a_strong_collection_keeps_a_member_nobody_else_holds() -> None:
+    """weak=False: the collection keeps its member alive, and the member gets broadcasts."""
+    group = PortCollection(weak=False)
+    receiver = join(group)
+    gc.collect()
+    group.post_message("kept")
+    assert (await receiver.receive()).data == "kept"
+    assert len(group) == 1
+    with pytest.warns(ResourceWarning):
+        group.clear()  # lets go of the member: it is collected, still entangled
+    with pytest.raises(trio.EndOfChannel):
+        await receiver.receive()
+    receiver.close()
+
+
+@pytest.mark.parametrize("how", ["closed", "peer closed", "transferred", "removed", "cleared"])
+async def test_a_strong_collection_lets_go_of_a_member_that_leaves(how: str) -> None:
+    """weak=False holds a member only until it leaves: closed, transferred, its peer closed,
+    removed or cleared."""
+    group, carrier = PortCollection(weak=False), MessageChannel()
+    channel = MessageChannel()
+    member, receiver = channel.port1, channel.port2
+    group.add(member)
+    del channel
+    held = weakref.ref(member)
+    if how == "closed":
+        member.close()
+    elif how == "peer closed":
+        receiver.close()
+    elif how == "transferred":
+        carrier.port1.post_message(None, transfer=[member])
+    elif how == "removed":
+        member.close()  # closed first, so that collecting it is no mistake
+        group.remove(member)
+    else:
+        member.close()
+        group.clear()
+    del member
+    assert len(group) == 0  # the collection looks at its members, and lets go of this one
+    gc.collect()
+    assert held() is None
+    close_ports(receiver, carrier)
+
+
+async def test_weak_must_be_a_bool() -> None:
+    """Anything but True or False for weak is a TypeError."""
+    with pytest.raises(TypeError, match="weak"):
+        PortCollection(weak=None)  # type: ignore[arg-type]
 
 
 # -- post_message -------------------------------------------------------------------------
@@ -130,6 +221,7 @@ async def test_post_message_gives_each_member_its_own_clone() -> None:
     copies = [(await ch.port2.receive()).data for ch in pairs]
     assert copies == [message] * 3
     assert len({id(c) for c in copies} | {id(message)}) == 4
+    close_ports(pairs)
 
 
 async def test_immutable_payloads_are_shared_not_copied() -> None:
@@ -140,6 +232,7 @@ async def test_immutable_payloads_are_shared_not_copied() -> None:
     group.post_message(message)
     copies = [(await ch.port2.receive()).data for ch in pairs]
     assert all(c is message for c in copies)
+    close_ports(pairs)
 
 
 async def test_an_uncloneable_message_reaches_nobody() -> None:
@@ -150,6 +243,7 @@ async def test_an_uncloneable_message_reaches_nobody() -> None:
         group.post_message({"lock": trio.Lock()})
     assert [ch.port2.statistics().queued for ch in pairs] == [0, 0]
     assert group.statistics().sent == 0
+    close_ports(pairs)
 
 
 async def test_a_transfer_list_is_refused_clearly() -> None:
@@ -164,6 +258,7 @@ async def test_a_transfer_list_is_refused_clearly() -> None:
     with pytest.raises(TypeError, match="transfer must be an iterable"):  # as on a port
         group.post_message("z", transfer=1)  # type: ignore[arg-type]
     assert pair.port2.statistics().queued == 0
+    close_ports(pair, extra)
 
 
 async def test_statistics_count_broadcasts_and_copies() -> None:
@@ -175,6 +270,7 @@ async def test_statistics_count_broadcasts_and_copies() -> None:
     stats = group.statistics()
     assert (stats.members, stats.sent, stats.delivered) == (2, 2, 4)
     assert (stats.dropped, stats.lagged, stats.disconnected) == (0, 0, 0)
+    close_ports(pairs)
 
 
 # -- send() and the policies --------------------------------------------------------------
@@ -223,6 +319,7 @@ async def test_wait_stops_waiting_for_a_member_that_leaves(autojump_clock: Any) 
         await group.send("after")
         assert trio.current_time() == pytest.approx(5.0)
     assert await drain(other.port2) == ["after"]
+    close_ports(stuck, other)
 
 
 async def test_wait_stops_waiting_for_a_member_whose_peer_closes(autojump_clock: Any) -> None:
@@ -240,6 +337,7 @@ async def test_wait_stops_waiting_for_a_member_whose_peer_closes(autojump_clock:
         await group.send("after")
         assert trio.current_time() == pytest.approx(3.0)
     assert len(group) == 1
+    close_ports(stuck, other)
 
 
 async def test_a_cancelled_send_sends_nothing(autojump_clock: Any) -> None:
@@ -251,6 +349,7 @@ async def test_a_cancelled_send_sends_nothing(autojump_clock: Any) -> None:
         await group.send("never")
     assert await drain(other.port2) == []
     assert group.statistics().sent == 0
+    close_ports(stuck, other)
 
 
 def watchers(port: MessagePort) -> int:
@@ -270,6 +369,7 @@ async def test_timed_out_sends_leave_no_watcher_behind(autojump_clock: Any) -> N
             await group.send("never")
     assert watchers(first.port2) == 0
     assert watchers(second.port2) == 0
+    close_ports(first, second)
 
 
 async def test_a_send_woken_by_a_membership_change_leaves_no_watcher(autojump_clock: Any) -> None:
@@ -286,6 +386,7 @@ async def test_a_send_woken_by_a_membership_change_leaves_no_watcher(autojump_cl
         nursery.start_soon(later)
         await group.send("to nobody")
     assert watchers(stuck.port2) == 0
+    close_ports(stuck)
 
 
 async def test_a_member_added_while_send_waits_is_included(autojump_clock: Any) -> None:
@@ -305,6 +406,7 @@ async def test_a_member_added_while_send_waits_is_included(autojump_clock: Any) 
         await group.send("both")
     assert await drain(newcomer.port2) == ["both"]
     assert await drain(stuck.port2) == ["both"]
+    close_ports(stuck, newcomer)
 
 
 async def test_drop_oldest_bounds_memory_and_tells_the_receiver() -> None:
@@ -326,6 +428,7 @@ async def test_drop_oldest_bounds_memory_and_tells_the_receiver() -> None:
     assert await drain(slow.port2) == [97, 98, 99]
     stats = group.statistics()
     assert (stats.dropped, stats.lagged, stats.disconnected) == (97, 1, 0)
+    close_ports(slow, fast)
 
 
 async def test_drop_oldest_applies_to_post_message_too() -> None:
@@ -338,6 +441,7 @@ async def test_drop_oldest_applies_to_post_message_too() -> None:
     with pytest.raises(Lagged):
         await pair.port2.receive()
     assert await drain(pair.port2) == [998, 999]
+    close_ports(pair)
 
 
 async def test_a_lagged_event_goes_to_handlers() -> None:
@@ -357,6 +461,7 @@ async def test_a_lagged_event_goes_to_handlers() -> None:
     await trio.testing.wait_all_tasks_blocked()
     assert events == [("lagged", 3), ("message", 3), ("message", 4)]
     assert got == [3, 4]
+    close_ports(listening, plain)
 
 
 async def test_disconnect_closes_the_slow_member_and_its_peer_hears_of_it() -> None:
@@ -375,6 +480,7 @@ async def test_disconnect_closes_the_slow_member_and_its_peer_hears_of_it() -> N
     with pytest.raises(trio.EndOfChannel):
         await slow.port2.receive()
     assert group.statistics().disconnected == 1
+    close_ports(slow, fast)
 
 
 async def test_membership_changes_during_a_broadcast_loop() -> None:
@@ -390,6 +496,7 @@ async def test_membership_changes_during_a_broadcast_loop() -> None:
     assert await drain(a.port2) == [1]
     assert await drain(c.port2) == [2, 3]
     assert list(group) == [c.port1]
+    close_ports(a, b, c)
 
 
 # -- actors in groups ---------------------------------------------------------------------

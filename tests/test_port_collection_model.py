@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import trio
+from _helpers import close_ports
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -100,5 +101,6 @@ def test_random_programs_follow_the_model(
         assert stats.sent == seq
         assert stats.disconnected == sum(ended)
         assert stats.lagged == notices
+        close_ports(pairs)
 
     trio.run(main)

@@ -15,6 +15,7 @@ from typing import Any
 
 import trio
 import trio.testing
+from _helpers import close_ports
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -141,6 +142,10 @@ class Model:
             await self.drain(end)
         self.check()
 
+    def close_all(self) -> None:
+        """Close every end and the carrier, as a program should when it is done."""
+        close_ports([port for port in self.handle.values() if port is not None], self.carrier)
+
     def check(self) -> None:
         for sender, posted in self.posted.items():
             receiver = (sender[0], 1 - sender[1])
@@ -156,7 +161,13 @@ class Model:
 @given(program=st.lists(ops, max_size=60))
 def test_random_interleavings_never_lose_duplicate_or_reorder(program: Any) -> None:
     """Posts, multi-hop transfers of either or both ends, starts and closes keep FIFO."""
-    trio.run(Model().run, program)
+
+    async def main() -> None:
+        model = Model()
+        await model.run(program)
+        model.close_all()
+
+    trio.run(main)
     gc.collect()
 
 
@@ -176,5 +187,6 @@ def test_closed_peer_ends_the_stream_after_its_messages(program: Any, split: int
             a.close()
             events = [event.data async for event in b]
             assert events == [("msg", (c, 0), 10**9)]
+        model.close_all()
 
     trio.run(main)

@@ -11,6 +11,7 @@ import pytest
 import structlog.testing
 import trio
 import trio.testing
+from _helpers import close_ports
 
 import actors
 from actors import MessageChannel, RemoteError, expose, open_supervisor, wrap
@@ -186,6 +187,7 @@ async def test_transfer_moves_ports_in_arguments_and_results() -> None:
         assert (await line.port1.receive()).data == "attached"
         port = await proxy.fresh()
         assert (await port.receive()).data == "from the fresh channel"
+        close_ports(line, port, hub.keep, hub.port)
 
 
 async def test_a_callback_passed_by_reference_is_called_back() -> None:

@@ -32,7 +32,7 @@ import attrs
 import pytest
 import trio
 import trio.testing
-from _helpers import blocked_receivers
+from _helpers import blocked_receivers, close_ports, drops_entangled_ports
 
 from actors import (
     ArrayBuffer,
@@ -56,6 +56,7 @@ async def test_rule_1_channel_creates_two_new_ports() -> None:
     ports = [first.port1, first.port2, second.port1, second.port2]
     assert all(type(port) is MessagePort for port in ports)
     assert len({id(port) for port in ports}) == 4
+    close_ports(first, second)
 
 
 async def test_rule_1_getters_return_the_same_objects() -> None:
@@ -63,6 +64,7 @@ async def test_rule_1_getters_return_the_same_objects() -> None:
     channel = MessageChannel()
     assert channel.port1 is channel.port1
     assert channel.port2 is channel.port2
+    close_ports(channel)
 
 
 async def test_rule_1_new_ports_are_entangled_with_each_other() -> None:
@@ -72,6 +74,7 @@ async def test_rule_1_new_ports_are_entangled_with_each_other() -> None:
     assert channel.port2.statistics().entangled
     channel.port1.post_message("hello")
     assert (await channel.port2.receive()).data == "hello"
+    close_ports(channel)
 
 
 async def test_rule_2_message_port_has_no_public_constructor() -> None:
@@ -89,6 +92,7 @@ async def test_rule_3_entanglement_is_symmetric() -> None:
     channel.port2.post_message("to port1")
     assert (await channel.port2.receive()).data == "to port2"
     assert (await channel.port1.receive()).data == "to port1"
+    close_ports(channel)
 
 
 async def test_rule_3_a_port_is_entangled_with_one_port_only() -> None:
@@ -98,6 +102,7 @@ async def test_rule_3_a_port_is_entangled_with_one_port_only() -> None:
     await trio.testing.wait_all_tasks_blocked()
     assert [p.statistics().queued for p in (first.port2, second.port1, second.port2)] == [1, 0, 0]
     assert first.port1.statistics().queued == 0
+    close_ports(first, second)
 
 
 async def test_rule_4_channel_object_goes_stale_after_its_port_is_re_entangled() -> None:
@@ -111,13 +116,16 @@ async def test_rule_4_channel_object_goes_stale_after_its_port_is_re_entangled()
     assert not old.statistics().entangled
     channel.port1.post_message("reaches the new object")
     assert (await moved.receive()).data == "reaches the new object"
+    close_ports(channel, carrier)
 
 
 async def test_rule_5_queue_starts_empty_and_disabled() -> None:
     """Rule 5: a new port's queue is empty and not started."""
-    stats = MessageChannel().port1.statistics()
+    channel = MessageChannel()
+    stats = channel.port1.statistics()
     assert stats.queued == 0
     assert not stats.started
+    close_ports(channel)
 
 
 async def test_rule_5_messages_wait_in_a_disabled_queue() -> None:
@@ -129,6 +137,7 @@ async def test_rule_5_messages_wait_in_a_disabled_queue() -> None:
     stats = channel.port2.statistics()
     assert stats.queued == 3
     assert not stats.started
+    close_ports(channel)
 
 
 async def test_rule_5_an_enabled_queue_is_never_disabled_again() -> None:
@@ -144,6 +153,7 @@ async def test_rule_5_an_enabled_queue_is_never_disabled_again() -> None:
     channel.port1.post_message("still dispatched")
     assert (await port.receive()).data == "still dispatched"
     assert port.statistics().started
+    close_ports(channel)
 
 
 async def test_rule_6_unshipped_ports_dispatch_in_global_post_order() -> None:
@@ -159,6 +169,7 @@ async def test_rule_6_unshipped_ports_dispatch_in_global_post_order() -> None:
     second.port1.post_message("B2")
     await trio.testing.wait_all_tasks_blocked()
     assert order == ["A1", "B1", "A2", "B2"]
+    close_ports(first, second)
 
 
 # -- J. Garbage collection --------------------------------------------------------------------
@@ -178,6 +189,7 @@ async def test_rule_61_started_port_with_handler_is_not_collected_while_entangle
     sender.post_message("still delivered")
     await trio.testing.wait_all_tasks_blocked()
     assert got == ["still delivered"]
+    sender.close()
 
 
 async def test_rule_49_a_started_port_with_a_message_listener_is_not_collected() -> None:
@@ -192,6 +204,7 @@ async def test_rule_49_a_started_port_with_a_message_listener_is_not_collected()
     sender.post_message(1)
     await trio.testing.wait_all_tasks_blocked()
     assert got == [1]
+    sender.close()
 
 
 async def test_rule_49_a_started_port_with_a_messageerror_listener_is_not_collected() -> None:
@@ -209,6 +222,7 @@ async def test_rule_49_a_started_port_with_a_messageerror_listener_is_not_collec
     assert alive() is not None
     assert closes == []
     assert survivor.statistics().entangled
+    survivor.close()
 
 
 # -- D1. What starts the queue ----------------------------------------------------------------
@@ -221,6 +235,7 @@ async def test_d1_receive_starts_the_queue() -> None:
     assert not channel.port2.statistics().started
     assert (await channel.port2.receive()).data == "queued before anyone listened"
     assert channel.port2.statistics().started
+    close_ports(channel)
 
 
 async def test_d1_async_for_starts_the_queue() -> None:
@@ -242,6 +257,7 @@ async def test_d1_a_blocked_receive_has_started_the_queue() -> None:
         assert channel.port2.statistics().started
         assert channel.port2.statistics().tasks_waiting_receive == 1
         channel.port1.post_message("wakes it")
+    close_ports(channel)
 
 
 async def test_d1_onmessage_starts_the_queue() -> None:
@@ -252,6 +268,7 @@ async def test_d1_onmessage_starts_the_queue() -> None:
     assert channel.port2.statistics().started
     await trio.testing.wait_all_tasks_blocked()
     assert got == ["x"]
+    close_ports(channel)
 
 
 async def test_d1_add_event_listener_does_not_start_the_queue() -> None:
@@ -263,6 +280,7 @@ async def test_d1_add_event_listener_does_not_start_the_queue() -> None:
     assert got == []
     assert not channel.port2.statistics().started
     assert channel.port2.statistics().queued == 1
+    close_ports(channel)
 
 
 async def test_d1_onmessageerror_and_onclose_do_not_start_the_queue() -> None:
@@ -274,6 +292,7 @@ async def test_d1_onmessageerror_and_onclose_do_not_start_the_queue() -> None:
     await trio.testing.wait_all_tasks_blocked()
     assert not channel.port2.statistics().started
     assert channel.port2.statistics().queued == 1
+    close_ports(channel)
 
 
 async def test_d1_posting_and_statistics_do_not_start_the_queue() -> None:
@@ -285,6 +304,7 @@ async def test_d1_posting_and_statistics_do_not_start_the_queue() -> None:
     channel.port2.statistics()
     assert not channel.port1.statistics().started
     assert not channel.port2.statistics().started
+    close_ports(channel)
 
 
 # -- trio's face: receive, async for, send, aclose, statistics --------------------------------
@@ -299,6 +319,7 @@ async def test_receive_returns_a_message_event_targeting_the_receiver() -> None:
     assert event.type == "message"
     assert event.data == {"n": 1}
     assert event.target is channel.port2
+    close_ports(channel)
 
 
 async def test_async_for_yields_every_message_in_order_then_ends() -> None:
@@ -323,6 +344,7 @@ async def test_send_delivers_and_moves_the_transfer_list() -> None:
     assert buf.detached
     event = await channel.port2.receive()
     assert bytes(event.data["buf"]) == b"abc"
+    close_ports(channel)
 
 
 async def test_send_raises_data_clone_error_like_post_message() -> None:
@@ -333,6 +355,7 @@ async def test_send_raises_data_clone_error_like_post_message() -> None:
     assert info.value.path == "message['f']"
     assert not buf.detached
     assert channel.port2.statistics().queued == 0
+    close_ports(channel)
 
 
 async def test_send_in_a_cancelled_scope_sends_nothing() -> None:
@@ -344,6 +367,7 @@ async def test_send_in_a_cancelled_scope_sends_nothing() -> None:
     assert scope.cancelled_caught
     assert not buf.detached
     assert channel.port2.statistics().queued == 0
+    close_ports(channel)
 
 
 async def test_aclose_closes_the_port() -> None:
@@ -376,11 +400,13 @@ async def test_statistics_is_a_frozen_attrs_snapshot() -> None:
     channel.port1.post_message("x")
     assert before.queued == 0
     assert channel.port2.statistics().queued == 1
+    close_ports(channel)
 
 
 async def test_statistics_of_a_new_port() -> None:
     """statistics() of a fresh port: nothing queued, not started, entangled, open, no waiters."""
-    assert MessageChannel().port1.statistics() == MessagePortStatistics(
+    channel = MessageChannel()
+    assert channel.port1.statistics() == MessagePortStatistics(
         queued=0,
         started=False,
         entangled=True,
@@ -389,6 +415,7 @@ async def test_statistics_of_a_new_port() -> None:
         tasks_waiting_receive=0,
         message_handlers=0,
     )
+    close_ports(channel)
 
 
 async def test_statistics_count_waiting_tasks_and_message_handlers() -> None:
@@ -406,6 +433,7 @@ async def test_statistics_count_waiting_tasks_and_message_handlers() -> None:
     channel.port1.add_event_listener("message", lambda event: None)
     channel.port1.add_event_listener("close", lambda event: None)
     assert channel.port1.statistics().message_handlers == 2
+    close_ports(channel)
 
 
 async def test_statistics_of_closed_and_transferred_ports() -> None:
@@ -420,6 +448,7 @@ async def test_statistics_of_closed_and_transferred_ports() -> None:
         True,
         False,
     )
+    close_ports(channel, carrier)
 
 
 async def test_statistics_of_a_large_queue_count_every_message() -> None:
@@ -477,6 +506,7 @@ async def test_each_waiting_receiver_gets_its_own_message() -> None:
         for n in range(3):
             channel.port1.post_message(n)
     assert sorted(got) == [0, 1, 2]
+    close_ports(channel)
 
 
 async def test_the_longest_waiting_receiver_gets_the_next_message() -> None:
@@ -496,6 +526,7 @@ async def test_the_longest_waiting_receiver_gets_the_next_message() -> None:
         assert got == [("first", 1)]
         channel.port1.post_message(2)
     assert got == [("first", 1), ("second", 2)]
+    close_ports(channel)
 
 
 async def test_receive_on_a_port_with_message_handlers_is_busy() -> None:
@@ -504,6 +535,7 @@ async def test_receive_on_a_port_with_message_handlers_is_busy() -> None:
     channel.port2.add_event_listener("message", lambda event: None)
     with pytest.raises(trio.BusyResourceError):
         await channel.port2.receive()
+    close_ports(channel)
 
 
 async def test_blocked_receivers_get_busy_when_a_message_handler_is_added() -> None:
@@ -516,6 +548,7 @@ async def test_blocked_receivers_get_busy_when_a_message_handler_is_added() -> N
     got = await blocked_receivers(channel.port2, add_handler, count=2)
     assert [type(x) for x in got] == [trio.BusyResourceError] * 2
     assert channel.port2.statistics().tasks_waiting_receive == 0
+    close_ports(channel)
 
 
 async def test_close_listeners_do_not_make_receive_busy() -> None:
@@ -524,6 +557,7 @@ async def test_close_listeners_do_not_make_receive_busy() -> None:
     channel.port2.onclose = lambda event: None
     channel.port1.post_message("x")
     assert (await channel.port2.receive()).data == "x"
+    close_ports(channel)
 
 
 async def test_receive_works_again_once_the_last_message_handler_is_removed() -> None:
@@ -536,6 +570,7 @@ async def test_receive_works_again_once_the_last_message_handler_is_removed() ->
     channel.port1.post_message("to receive")
     assert (await channel.port2.receive()).data == "to receive"
     assert got == ["to the handler"]
+    close_ports(channel)
 
 
 async def test_cancelled_blocked_receive_loses_no_message() -> None:
@@ -548,6 +583,7 @@ async def test_cancelled_blocked_receive_loses_no_message() -> None:
     assert channel.port2.statistics().tasks_waiting_receive == 0
     channel.port1.post_message("kept")
     assert (await channel.port2.receive()).data == "kept"
+    close_ports(channel)
 
 
 async def test_receive_cancelled_as_its_message_arrives_loses_no_message() -> None:
@@ -568,6 +604,7 @@ async def test_receive_cancelled_as_its_message_arrives_loses_no_message() -> No
         got.append((await channel.port2.receive()).data)
     assert got == ["raced"]
     assert channel.port2.statistics().queued == 0
+    close_ports(channel)
 
 
 async def test_receive_cancelled_just_after_taking_a_queued_message_loses_nothing() -> None:
@@ -588,6 +625,7 @@ async def test_receive_cancelled_just_after_taking_a_queued_message_loses_nothin
         if not got:
             got.append((await channel.port2.receive()).data)
         assert got == [n]
+        close_ports(channel)
 
 
 async def test_receive_in_a_cancelled_scope_leaves_the_message_queued() -> None:
@@ -599,6 +637,7 @@ async def test_receive_in_a_cancelled_scope_leaves_the_message_queued() -> None:
         await channel.port2.receive()
     assert scope.cancelled_caught
     assert (await channel.port2.receive()).data == "kept"
+    close_ports(channel)
 
 
 async def test_post_message_through_trio_from_thread_delivers() -> None:
@@ -608,6 +647,7 @@ async def test_post_message_through_trio_from_thread_delivers() -> None:
         lambda: trio.from_thread.run_sync(channel.port1.post_message, "from a thread")
     )
     assert (await channel.port2.receive()).data == "from a thread"
+    close_ports(channel)
 
 
 async def test_receive_through_trio_from_thread() -> None:
@@ -616,6 +656,7 @@ async def test_receive_through_trio_from_thread() -> None:
     channel.port1.post_message("to a thread")
     event = await trio.to_thread.run_sync(lambda: trio.from_thread.run(channel.port2.receive))
     assert event.data == "to a thread"
+    close_ports(channel)
 
 
 # -- D4. receive() after a close --------------------------------------------------------------
@@ -672,6 +713,7 @@ async def test_d4_receive_on_a_transferred_port_is_closed_resource_error() -> No
     carrier.port1.post_message(None, transfer=[channel.port2])
     with pytest.raises(trio.ClosedResourceError):
         await channel.port2.receive()
+    close_ports(channel, carrier)
 
 
 async def test_d4_blocked_receive_gets_closed_resource_error_when_port_is_transferred() -> None:
@@ -681,8 +723,10 @@ async def test_d4_blocked_receive_gets_closed_resource_error_when_port_is_transf
         channel.port2, lambda: carrier.port1.post_message(None, transfer=[channel.port2])
     )
     assert [type(x) for x in got] == [trio.ClosedResourceError]
+    close_ports(channel, carrier)
 
 
+@drops_entangled_ports
 async def test_d4_receive_ends_when_the_peer_is_garbage_collected() -> None:
     """D4/D5: a peer collected while entangled ends receive() with EndOfChannel."""
     channel = MessageChannel()
@@ -694,6 +738,7 @@ async def test_d4_receive_ends_when_the_peer_is_garbage_collected() -> None:
     assert (await survivor.receive()).data == "sent before it went"
     with pytest.raises(trio.EndOfChannel):
         await survivor.receive()
+    survivor.close()
 
 
 # -- D6. send() after a close -----------------------------------------------------------------
@@ -723,6 +768,7 @@ async def test_d6_send_on_a_transferred_port_is_closed_resource_error() -> None:
     carrier.port1.post_message(None, transfer=[channel.port1])
     with pytest.raises(trio.ClosedResourceError):
         await channel.port1.send("x")
+    close_ports(channel, carrier)
 
 
 async def test_d6_send_after_a_doomed_message_is_broken_resource_error() -> None:

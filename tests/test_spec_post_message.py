@@ -14,6 +14,7 @@ import threading
 import pytest
 import trio
 import trio.testing
+from _helpers import close_ports
 
 from actors import ArrayBuffer, DataCloneError, Event, MessageChannel, MessageEvent
 
@@ -27,6 +28,7 @@ async def test_rule_7_one_argument_post_message_sends_no_ports() -> None:
     event = await channel.port2.receive()
     assert event.data == "only a message"
     assert event.ports == ()
+    close_ports(channel)
 
 
 async def test_rule_7_every_calling_form_moves_the_transfer_list() -> None:
@@ -40,6 +42,7 @@ async def test_rule_7_every_calling_form_moves_the_transfer_list() -> None:
     assert [buf.byte_length for buf in bufs] == [0, 0, 0, 0]
     received = [bytes((await channel.port2.receive()).data) for _ in range(4)]
     assert received == [b"\x00", b"\x01", b"\x02", b"\x03"]
+    close_ports(channel)
 
 
 async def test_rule_8_the_target_is_whatever_the_poster_is_entangled_with_now() -> None:
@@ -49,6 +52,7 @@ async def test_rule_8_the_target_is_whatever_the_poster_is_entangled_with_now() 
     moved = (await carrier.port2.receive()).ports[0]
     channel.port1.post_message("follows the move")
     assert (await moved.receive()).data == "follows the move"
+    close_ports(channel, carrier)
 
 
 # -- 9, 10: the source port and its partner in the transfer list (D7) --------------------------
@@ -61,6 +65,7 @@ async def test_rule_9_d7_transferring_the_source_port_is_data_clone_error() -> N
         channel.port1.post_message("x", transfer=[buf, channel.port1])
     assert info.value.path == "transfer[1]"
     assert info.value.value is channel.port1
+    close_ports(channel)
 
 
 async def test_rule_9_d7_transferring_the_source_port_has_no_side_effects() -> None:
@@ -73,6 +78,7 @@ async def test_rule_9_d7_transferring_the_source_port_has_no_side_effects() -> N
     assert channel.port2.statistics().queued == 0
     channel.port1.post_message("later")
     assert (await channel.port2.receive()).data == "later"
+    close_ports(channel)
 
 
 async def test_rule_10_d7_transferring_the_target_port_is_not_an_error() -> None:
@@ -145,13 +151,16 @@ async def test_rule_11_uncloneable_message_is_data_clone_error(value: object) ->
     with pytest.raises(DataCloneError):
         channel.port1.post_message({"value": value})
     assert channel.port2.statistics().queued == 0
+    close_ports(channel)
 
 
 async def test_rule_11_data_clone_error_is_a_type_error() -> None:
     """Rule 11: DataCloneError is a subclass of TypeError."""
     assert issubclass(DataCloneError, TypeError)
+    channel = MessageChannel()
     with pytest.raises(TypeError):
-        MessageChannel().port1.post_message(print)
+        channel.port1.post_message(print)
+    close_ports(channel)
 
 
 async def test_rule_11_data_clone_error_names_the_value_and_where_it_sits() -> None:
@@ -160,11 +169,13 @@ async def test_rule_11_data_clone_error_names_the_value_and_where_it_sits() -> N
     def job() -> None:
         pass
 
+    channel = MessageChannel()
     with pytest.raises(DataCloneError) as info:
-        MessageChannel().port1.post_message({"jobs": [1, 2, 3, job]})
+        channel.port1.post_message({"jobs": [1, 2, 3, job]})
     assert info.value.value is job
     assert info.value.path == "message['jobs'][3]"
     assert str(info.value).startswith("message['jobs'][3]: cannot clone a 'function' object (")
+    close_ports(channel)
 
 
 async def test_rule_12_posting_on_a_closed_port_is_a_silent_no_op() -> None:
@@ -232,6 +243,7 @@ async def test_rule_12_posting_on_a_transferred_port_still_detaches_the_transfer
     moved = (await carrier.port2.receive()).ports[0]
     assert moved.statistics().entangled
     assert channel.port2.statistics().queued == 0
+    close_ports(channel, carrier)
 
 
 # -- 13-16: delivery and the event -------------------------------------------------------------
@@ -246,6 +258,7 @@ async def test_rule_13_delivery_is_asynchronous() -> None:
     assert got == []
     await trio.testing.wait_all_tasks_blocked()
     assert got == ["later"]
+    close_ports(channel)
 
 
 async def test_rule_13_a_handler_posting_to_itself_does_not_recurse() -> None:
@@ -263,6 +276,7 @@ async def test_rule_13_a_handler_posting_to_itself_does_not_recurse() -> None:
     channel.port1.post_message(0)
     await trio.testing.wait_all_tasks_blocked()
     assert calls == [1] * 501
+    close_ports(channel)
 
 
 async def test_rule_14_message_goes_to_the_port_holding_the_queue_at_delivery() -> None:
@@ -274,6 +288,7 @@ async def test_rule_14_message_goes_to_the_port_holding_the_queue_at_delivery() 
     event = await moved.receive()
     assert event.data == "queued at the old object"
     assert event.target is moved
+    close_ports(channel, carrier)
 
 
 async def test_rule_15_message_event_properties() -> None:
@@ -285,6 +300,7 @@ async def test_rule_15_message_event_properties() -> None:
     assert event.type == "message"
     assert event.bubbles is False
     assert event.cancelable is False
+    close_ports(channel)
 
 
 async def test_rule_15_target_is_the_receiving_port_never_the_sender() -> None:
@@ -299,6 +315,7 @@ async def test_rule_15_target_is_the_receiving_port_never_the_sender() -> None:
         assert event.target is channel.port2
         assert event.target is not channel.port1
     assert len(events) == 1
+    close_ports(channel)
 
 
 async def test_rule_15_origin_last_event_id_and_source_keep_their_defaults() -> None:
@@ -309,6 +326,7 @@ async def test_rule_15_origin_last_event_id_and_source_keep_their_defaults() -> 
     assert event.origin == ""
     assert event.last_event_id == ""
     assert event.source is None
+    close_ports(channel)
 
 
 async def test_rule_15_a_new_message_event_has_the_standard_defaults() -> None:
@@ -329,6 +347,7 @@ async def test_rule_15_event_attributes_are_read_only() -> None:
     for name in ("data", "ports", "target", "type"):
         with pytest.raises(AttributeError):
             setattr(event, name, None)
+    close_ports(channel)
 
 
 async def test_rule_16_ports_is_frozen() -> None:
@@ -341,6 +360,7 @@ async def test_rule_16_ports_is_frozen() -> None:
     with pytest.raises(TypeError):
         event.ports[0] = other.port2  # type: ignore[index]
     assert not hasattr(event.ports, "append")
+    close_ports(channel, other)
 
 
 async def test_rule_16_ports_holds_every_transferred_port_in_transfer_order() -> None:
@@ -354,6 +374,7 @@ async def test_rule_16_ports_holds_every_transferred_port_in_transfer_order() ->
     event.ports[1].post_message("via second")
     assert (await first.port2.receive()).data == "via first"
     assert (await second.port2.receive()).data == "via second"
+    close_ports(channel, first, second)
 
 
 async def test_rule_16_ports_is_empty_without_transferred_ports() -> None:
@@ -363,6 +384,7 @@ async def test_rule_16_ports_is_empty_without_transferred_ports() -> None:
     channel.port1.post_message(buf, transfer=[buf])
     assert (await channel.port2.receive()).ports == ()
     assert (await channel.port2.receive()).ports == ()
+    close_ports(channel)
 
 
 # -- 17-19: the data ---------------------------------------------------------------------------
@@ -379,6 +401,7 @@ async def test_rule_17_data_is_a_fresh_copy_of_the_graph() -> None:
     assert data["list"] is not message["list"]
     assert data["list"][1] is not message["list"][1]
     assert data["set"] is not message["set"]
+    close_ports(channel)
 
 
 async def test_rule_17_changing_the_message_after_posting_changes_nothing() -> None:
@@ -388,6 +411,7 @@ async def test_rule_17_changing_the_message_after_posting_changes_nothing() -> N
     channel.port1.post_message(message)
     message["n"] = 99
     assert (await channel.port2.receive()).data == {"n": 1}
+    close_ports(channel)
 
 
 async def test_rule_17_cycles_and_shared_references_are_preserved() -> None:
@@ -401,6 +425,7 @@ async def test_rule_17_cycles_and_shared_references_are_preserved() -> None:
     assert data["self"] is data
     assert data["a"] is data["b"]
     assert data["a"] is not shared
+    close_ports(channel)
 
 
 async def test_rule_18_a_listed_port_in_data_is_the_port_in_event_ports() -> None:
@@ -411,6 +436,7 @@ async def test_rule_18_a_listed_port_in_data_is_the_port_in_event_ports() -> Non
     assert event.data["reply"] is event.ports[0]
     assert event.data["again"][0] is event.ports[0]
     assert event.ports[0] is not reply.port2
+    close_ports(channel, reply)
 
 
 async def test_rule_18_a_listed_buffer_in_data_is_the_moved_buffer() -> None:
@@ -421,6 +447,7 @@ async def test_rule_18_a_listed_buffer_in_data_is_the_moved_buffer() -> None:
     assert data[0] is data[1]["again"]
     assert data[0] is not buf
     assert bytes(data[0]) == b"xyz"
+    close_ports(channel)
 
 
 async def test_rule_19_a_port_in_data_but_not_in_transfer_is_data_clone_error() -> None:
@@ -432,6 +459,7 @@ async def test_rule_19_a_port_in_data_but_not_in_transfer_is_data_clone_error() 
     assert info.value.path == "message['port']"
     assert other.port1.statistics().entangled
     assert channel.port2.statistics().queued == 0
+    close_ports(channel, other)
 
 
 async def test_rule_19_listing_one_port_does_not_cover_another_in_data() -> None:
@@ -441,6 +469,7 @@ async def test_rule_19_listing_one_port_does_not_cover_another_in_data() -> None
         channel.port1.post_message([a.port1, b.port1], transfer=[a.port1])
     assert info.value.path == "message[1]"
     assert not a.port1.statistics().transferred
+    close_ports(channel, a, b)
 
 
 # -- 20: argument conversion -------------------------------------------------------------------
@@ -453,6 +482,7 @@ async def test_rule_20_transfer_none_means_nothing_is_transferred() -> None:
     channel.port1.post_message("y", transfer=None)
     assert (await channel.port2.receive()).ports == ()
     assert (await channel.port2.receive()).data == "y"
+    close_ports(channel)
 
 
 @pytest.mark.parametrize("transfer", [1, 1.5, object(), True])
@@ -463,6 +493,7 @@ async def test_rule_20_a_non_iterable_transfer_is_type_error(transfer: object) -
         channel.port1.post_message("x", transfer=transfer)  # type: ignore[arg-type]
     assert not isinstance(info.value, DataCloneError)
     assert channel.port2.statistics().queued == 0
+    close_ports(channel)
 
 
 async def test_rule_20_send_with_a_non_iterable_transfer_is_type_error() -> None:
@@ -471,6 +502,7 @@ async def test_rule_20_send_with_a_non_iterable_transfer_is_type_error() -> None
     with pytest.raises(TypeError) as info:
         await channel.port1.send("x", transfer=1)  # type: ignore[arg-type]
     assert not isinstance(info.value, DataCloneError)
+    close_ports(channel)
 
 
 @pytest.mark.parametrize("make", [list, tuple, iter, lambda items: (i for i in items)])
@@ -482,6 +514,7 @@ async def test_rule_20_any_iterable_is_a_transfer_list(make: object) -> None:
     event = await channel.port2.receive()
     assert bytes(event.data) == b"q"
     assert len(event.ports) == 1
+    close_ports(channel, other)
 
 
 @pytest.mark.parametrize("empty", [[], (), iter(()), {}])
@@ -492,3 +525,4 @@ async def test_rule_20_empty_transfer_lists_are_accepted(empty: object) -> None:
     event = await channel.port2.receive()
     assert event.data == [1]
     assert event.ports == ()
+    close_ports(channel)

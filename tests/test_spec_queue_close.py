@@ -17,6 +17,7 @@ import gc
 import pytest
 import trio
 import trio.testing
+from _helpers import close_ports, drops_entangled_ports
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -33,6 +34,7 @@ async def test_rule_36_a_listener_without_start_never_receives(autojump_clock: o
     await trio.sleep(10)
     assert got == []
     assert channel.port2.statistics().queued == 1
+    close_ports(channel)
 
 
 async def test_rule_37_start_dispatches_queued_messages_in_order() -> None:
@@ -44,6 +46,7 @@ async def test_rule_37_start_dispatches_queued_messages_in_order() -> None:
     channel.port2.start()
     await trio.testing.wait_all_tasks_blocked()
     assert got == [0, 1, 2, 3, 4]
+    close_ports(channel)
 
 
 async def test_rule_37_start_is_idempotent() -> None:
@@ -58,6 +61,7 @@ async def test_rule_37_start_is_idempotent() -> None:
     channel.port1.post_message(2)
     await trio.testing.wait_all_tasks_blocked()
     assert got == [1, 2]
+    close_ports(channel)
 
 
 async def test_rule_37_start_on_a_closed_port_does_nothing() -> None:
@@ -75,6 +79,7 @@ async def test_rule_38_setting_onmessage_starts_the_queue() -> None:
     channel.port2.onmessage = lambda event: got.append(event.data)
     await trio.testing.wait_all_tasks_blocked()
     assert got == ["queued"]
+    close_ports(channel)
 
 
 async def test_rule_38_onmessageerror_and_onclose_do_not_start_the_queue() -> None:
@@ -97,6 +102,7 @@ async def test_d8_onmessage_none_does_not_start_the_queue() -> None:
     assert not channel.port2.statistics().started
     assert channel.port2.statistics().queued == 1
     assert channel.port2.onmessage is None
+    close_ports(channel)
 
 
 async def test_rule_39_a_replaced_onmessage_gets_only_later_messages() -> None:
@@ -112,6 +118,7 @@ async def test_rule_39_a_replaced_onmessage_gets_only_later_messages() -> None:
     channel.port1.post_message("b")
     await trio.testing.wait_all_tasks_blocked()
     assert (first, second) == (["a"], ["b"])
+    close_ports(channel)
 
 
 async def test_rule_39_one_message_goes_to_handlers_or_to_receive_never_both() -> None:
@@ -124,6 +131,7 @@ async def test_rule_39_one_message_goes_to_handlers_or_to_receive_never_both() -
     await trio.testing.wait_all_tasks_blocked()
     assert got == ["to the handler"]
     assert channel.port2.statistics().queued == 0
+    close_ports(channel)
 
 
 async def test_rule_40_an_endless_ping_pong_does_not_starve_other_tasks() -> None:
@@ -164,6 +172,7 @@ async def test_rule_40_a_flood_of_messages_lets_other_tasks_run() -> None:
     await trio.testing.wait_all_tasks_blocked()
     assert handled[0] == 5000
     assert seen_by_other[0] < 5000
+    close_ports(channel)
 
 
 # -- E. close() --------------------------------------------------------------------------------
@@ -296,6 +305,7 @@ async def test_rule_45_a_closed_ports_partner_can_move_but_talks_to_nobody() -> 
     assert moved.post_message("nobody hears this") is None
     with pytest.raises(trio.EndOfChannel):
         await moved.receive()
+    close_ports(channel, carrier)
 
 
 # -- F. The close event (D5) -------------------------------------------------------------------
@@ -303,7 +313,8 @@ async def test_rule_45_a_closed_ports_partner_can_move_but_talks_to_nobody() -> 
 
 async def test_rule_46_onclose_is_a_handler_attribute() -> None:
     """Rule 46: onclose exists, starts as None, holds a callable, and refuses anything else."""
-    port = MessageChannel().port1
+    channel = MessageChannel()
+    port = channel.port1
     assert port.onclose is None
 
     def handler(event: Event) -> None:
@@ -315,6 +326,7 @@ async def test_rule_46_onclose_is_a_handler_attribute() -> None:
         port.onclose = "not callable"  # type: ignore[assignment]
     port.onclose = None
     assert port.onclose is None
+    close_ports(channel)
 
 
 async def test_rule_47_close_fires_on_the_other_port_only() -> None:
@@ -357,6 +369,7 @@ async def test_rule_47_close_fires_once() -> None:
     assert len(closes) == 1
 
 
+@drops_entangled_ports
 async def test_rule_48_d5_close_fires_when_the_peer_is_garbage_collected() -> None:
     """Rule 48 (D5): a peer collected while entangled disentangles, firing close here."""
     channel, closes = MessageChannel(), []
@@ -368,8 +381,10 @@ async def test_rule_48_d5_close_fires_when_the_peer_is_garbage_collected() -> No
     await trio.testing.wait_all_tasks_blocked()
     assert [event.type for event in closes] == ["close"]
     assert not survivor.statistics().entangled
+    survivor.close()
 
 
+@drops_entangled_ports
 async def test_rule_48_d5_a_peer_in_a_reference_cycle_closes_on_gc_collect() -> None:
     """Rule 48 (D5): a peer kept only by a reference cycle fires close once gc.collect() runs."""
     channel, closes = MessageChannel(), []
@@ -382,8 +397,10 @@ async def test_rule_48_d5_a_peer_in_a_reference_cycle_closes_on_gc_collect() -> 
     gc.collect()
     await trio.testing.wait_all_tasks_blocked()
     assert len(closes) == 1
+    survivor.close()
 
 
+@drops_entangled_ports
 async def test_rule_48_d5_ports_in_a_collected_ports_queue_are_closed() -> None:
     """Rule 48 (D2, D5): collecting a port drops its queue and closes the ports inside it."""
     channel, inner, closes = MessageChannel(), MessageChannel(), []
@@ -394,8 +411,10 @@ async def test_rule_48_d5_ports_in_a_collected_ports_queue_are_closed() -> None:
     gc.collect()
     await trio.testing.wait_all_tasks_blocked()
     assert len(closes) == 1
+    inner.port1.close()
 
 
+@drops_entangled_ports
 async def test_rule_48_d5_a_received_port_nobody_keeps_closes_its_partner() -> None:
     """Rule 48 (D5): a port that arrives in a message and is dropped is collected: close fires."""
     channel, other, closes = MessageChannel(), MessageChannel(), []
@@ -408,6 +427,7 @@ async def test_rule_48_d5_a_received_port_nobody_keeps_closes_its_partner() -> N
     gc.collect()
     await trio.testing.wait_all_tasks_blocked()
     assert len(closes) == 1
+    close_ports(channel, other)
 
 
 async def test_rule_47_close_reaches_a_port_closed_while_in_flight() -> None:
@@ -421,6 +441,7 @@ async def test_rule_47_close_reaches_a_port_closed_while_in_flight() -> None:
     moved.onclose = lambda event: closes.append((event.type, event.target is moved))
     await trio.testing.wait_all_tasks_blocked()
     assert closes == ["before the close", ("close", True)]
+    close_ports(channel, carrier)
 
 
 async def test_rule_50_the_close_event_is_not_fired_inside_close() -> None:
@@ -499,6 +520,7 @@ async def test_plain_and_async_handlers_both_receive() -> None:
     channel.port1.post_message(1)
     await trio.testing.wait_all_tasks_blocked()
     assert got == [("plain", 1), ("async", 1)]
+    close_ports(channel)
 
 
 async def test_an_async_handler_finishes_before_the_next_event(autojump_clock: object) -> None:
@@ -517,6 +539,7 @@ async def test_an_async_handler_finishes_before_the_next_event(autojump_clock: o
     channel.port1.post_message(2)
     await trio.sleep(5)
     assert log == ["start 1", "end 1", "next 1", "start 2", "end 2", "next 2"]
+    close_ports(channel)
 
 
 async def test_a_raising_handler_is_logged_and_dispatch_continues(
@@ -541,6 +564,7 @@ async def test_a_raising_handler_is_logged_and_dispatch_continues(
     assert len(failures) == 1
     assert failures[0]["log_level"] == "error"
     assert failures[0]["event_type"] == "message"
+    close_ports(channel)
 
 
 async def test_a_raising_async_handler_is_logged_too(logs: list[dict[str, object]]) -> None:
@@ -559,6 +583,7 @@ async def test_a_raising_async_handler_is_logged_too(logs: list[dict[str, object
     await trio.testing.wait_all_tasks_blocked()
     assert got == [2]
     assert [entry["event"] for entry in logs].count("event_listener_failed") == 1
+    close_ports(channel)
 
 
 async def test_a_raising_close_handler_is_logged(logs: list[dict[str, object]]) -> None:
@@ -587,6 +612,7 @@ async def test_listeners_run_in_registration_order_with_onmessage_in_its_place()
     channel.port1.post_message(None)
     await trio.testing.wait_all_tasks_blocked()
     assert order == ["a", "h2", "b"]
+    close_ports(channel)
 
 
 async def test_adding_the_same_listener_twice_calls_it_once() -> None:
@@ -599,6 +625,7 @@ async def test_adding_the_same_listener_twice_calls_it_once() -> None:
     channel.port1.post_message(1)
     await trio.testing.wait_all_tasks_blocked()
     assert len(got) == 1
+    close_ports(channel)
 
 
 async def test_a_once_listener_is_called_only_for_the_first_event() -> None:
@@ -611,6 +638,7 @@ async def test_a_once_listener_is_called_only_for_the_first_event() -> None:
     channel.port1.post_message(2)
     await trio.testing.wait_all_tasks_blocked()
     assert (once, always) == ([1], [1, 2])
+    close_ports(channel)
 
 
 async def test_a_removed_listener_is_not_called() -> None:
@@ -624,6 +652,7 @@ async def test_a_removed_listener_is_not_called() -> None:
     channel.port1.post_message(1)
     await trio.testing.wait_all_tasks_blocked()
     assert (len(removed), len(kept)) == (0, 1)
+    close_ports(channel)
 
 
 async def test_a_listener_removed_during_dispatch_is_skipped() -> None:
@@ -643,17 +672,20 @@ async def test_a_listener_removed_during_dispatch_is_skipped() -> None:
     channel.port1.post_message(None)
     await trio.testing.wait_all_tasks_blocked()
     assert called == ["first"]
+    close_ports(channel)
 
 
 async def test_non_callable_handlers_are_refused() -> None:
     """A listener or on* handler that is not callable raises TypeError."""
-    port = MessageChannel().port1
+    channel = MessageChannel()
+    port = channel.port1
     with pytest.raises(TypeError):
         port.add_event_listener("message", 42)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         port.onmessage = "nope"  # type: ignore[assignment]
     assert port.statistics().message_handlers == 0
     assert not port.statistics().started
+    close_ports(channel)
 
 
 # -- H. Ordering -------------------------------------------------------------------------------
@@ -670,6 +702,7 @@ async def test_rule_54_fifo_in_each_direction(messages: list[object]) -> None:
     backward = [(await channel.port1.receive()).data for _ in messages]
     assert forward == messages
     assert backward == [("back", message) for message in messages]
+    close_ports(channel)
 
 
 async def test_rule_54_fifo_with_a_handler() -> None:
@@ -680,6 +713,7 @@ async def test_rule_54_fifo_with_a_handler() -> None:
         channel.port1.post_message(n)
     await trio.testing.wait_all_tasks_blocked()
     assert got == list(range(300))
+    close_ports(channel)
 
 
 async def test_rule_56_order_kept_through_a_late_start() -> None:
@@ -692,6 +726,7 @@ async def test_rule_56_order_kept_through_a_late_start() -> None:
     channel.port1.post_message(3)
     await trio.testing.wait_all_tasks_blocked()
     assert got == [0, 1, 2, 3]
+    close_ports(channel)
 
 
 # -- I. When the owner goes away ---------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import ClassVar
 import pytest
 import trio
 import trio.testing
+from _helpers import close_ports
 
 from actors import (
     ArrayBuffer,
@@ -26,7 +27,9 @@ async def _moved(port: MessagePort) -> MessagePort:
     """Transfer ``port`` through a fresh channel and return the port that arrives."""
     carrier = MessageChannel()
     carrier.port1.post_message(None, transfer=[port])
-    return (await carrier.port2.receive()).ports[0]
+    moved = (await carrier.port2.receive()).ports[0]
+    close_ports(carrier)
+    return moved
 
 
 # -- 21-23: what may be in the list ------------------------------------------------------------
@@ -52,6 +55,7 @@ async def test_rule_21_a_non_transferable_entry_is_data_clone_error(item: object
     assert info.value.path == "transfer[0]"
     assert info.value.value is item
     assert channel.port2.statistics().queued == 0
+    close_ports(channel)
 
 
 async def test_rule_21_a_channel_object_is_not_transferable() -> None:
@@ -60,6 +64,7 @@ async def test_rule_21_a_channel_object_is_not_transferable() -> None:
     with pytest.raises(DataCloneError):
         channel.port1.post_message(None, transfer=[other])
     assert other.port1.statistics().entangled
+    close_ports(channel, other)
 
 
 async def test_rule_21_the_error_names_the_entry_index() -> None:
@@ -70,6 +75,7 @@ async def test_rule_21_the_error_names_the_entry_index() -> None:
     assert info.value.path == "transfer[1]"
     assert str(info.value).startswith("transfer[1]: ")
     assert not buf.detached
+    close_ports(channel)
 
 
 async def test_rule_23_a_port_listed_twice_is_data_clone_error() -> None:
@@ -80,6 +86,7 @@ async def test_rule_23_a_port_listed_twice_is_data_clone_error() -> None:
     assert info.value.path == "transfer[1]"
     assert other.port1.statistics().entangled
     assert not other.port1.statistics().transferred
+    close_ports(channel, other)
 
 
 async def test_rule_23_a_buffer_listed_twice_is_data_clone_error() -> None:
@@ -90,6 +97,7 @@ async def test_rule_23_a_buffer_listed_twice_is_data_clone_error() -> None:
     assert info.value.path == "transfer[1]"
     assert not buf.detached
     assert channel.port2.statistics().queued == 0
+    close_ports(channel)
 
 
 # -- 24-26: detached entries -------------------------------------------------------------------
@@ -103,6 +111,7 @@ async def test_rule_24_a_serialization_error_wins_over_a_detached_entry() -> Non
     with pytest.raises(DataCloneError) as info:
         channel.port1.post_message({"callback": print}, transfer=[buf])
     assert info.value.path == "message['callback']"
+    close_ports(channel)
 
 
 async def test_rule_25_a_detached_buffer_cannot_be_transferred() -> None:
@@ -113,6 +122,7 @@ async def test_rule_25_a_detached_buffer_cannot_be_transferred() -> None:
         channel.port1.post_message(None, transfer=[buf])
     assert info.value.path == "transfer[0]"
     assert info.value.value is buf
+    close_ports(channel)
 
 
 async def test_rule_25_d9_a_transferred_port_cannot_be_transferred_again() -> None:
@@ -123,6 +133,7 @@ async def test_rule_25_d9_a_transferred_port_cannot_be_transferred_again() -> No
         channel.port1.post_message(None, transfer=[other.port1])
     assert info.value.path == "transfer[0]"
     assert info.value.value is other.port1
+    close_ports(channel, other)
 
 
 async def test_rule_25_a_closed_port_cannot_be_transferred() -> None:
@@ -133,6 +144,7 @@ async def test_rule_25_a_closed_port_cannot_be_transferred() -> None:
         channel.port1.post_message(None, transfer=[other.port1])
     assert info.value.value is other.port1
     assert channel.port2.statistics().queued == 0
+    close_ports(channel, other)
 
 
 class _DetachesDuringClone(Exception):
@@ -157,6 +169,7 @@ async def test_rule_26_an_entry_detached_during_serialization_is_data_clone_erro
     assert info.value.path == "transfer[0]"
     assert buf.detached  # by the sneaky __new__, not by post_message
     assert channel.port2.statistics().queued == 0
+    close_ports(channel)
 
 
 # -- 27-28: side effects and atomicity ---------------------------------------------------------
@@ -172,6 +185,7 @@ async def test_rule_27_a_transferred_buffer_is_detached_and_its_bytes_arrive() -
     assert received is not buf
     assert received.byte_length == 7
     assert bytes(received) == b"payload"
+    close_ports(channel)
 
 
 async def test_rule_27_a_transferred_port_is_detached() -> None:
@@ -181,13 +195,15 @@ async def test_rule_27_a_transferred_port_is_detached() -> None:
     channel.port1.post_message(None, transfer=[other.port1])
     stats = other.port1.statistics()
     assert (stats.transferred, stats.entangled, stats.queued) == (True, False, 0)
+    close_ports(channel, other)
 
 
 @pytest.mark.parametrize("bad", ["closed-port", "duplicate", "source-port", "not-transferable"])
 async def test_rule_28_d3_a_failed_transfer_detaches_nothing(bad: str) -> None:
     """Rule 28 (D3): when any entry is refused, no earlier or later entry is detached."""
     channel, buf, other = MessageChannel(), ArrayBuffer(4), MessageChannel()
-    closed = MessageChannel().port1
+    closer = MessageChannel()
+    closed = closer.port1
     closed.close()
     culprit = {
         "closed-port": closed,
@@ -202,6 +218,7 @@ async def test_rule_28_d3_a_failed_transfer_detaches_nothing(bad: str) -> None:
     assert other.port1.statistics().entangled
     assert channel.port1.statistics().entangled
     assert channel.port2.statistics().queued == 0
+    close_ports(channel, other, closer)
 
 
 async def test_rule_28_d3_an_uncloneable_message_detaches_nothing() -> None:
@@ -211,6 +228,7 @@ async def test_rule_28_d3_an_uncloneable_message_detaches_nothing() -> None:
         channel.port1.post_message([buf, other.port1, print], transfer=[buf, other.port1])
     assert not buf.detached
     assert not other.port1.statistics().transferred
+    close_ports(channel, other)
 
 
 async def test_rule_28_d3_a_buffer_with_a_live_view_detaches_nothing_else() -> None:
@@ -221,6 +239,7 @@ async def test_rule_28_d3_a_buffer_with_a_live_view_detaches_nothing_else() -> N
     assert info.value.path == "transfer[1]"
     assert not other.port1.statistics().transferred
     assert not viewed.detached
+    close_ports(channel, other)
 
 
 async def test_rule_28_d3_the_failed_port_keeps_its_queue_and_works() -> None:
@@ -230,6 +249,7 @@ async def test_rule_28_d3_the_failed_port_keeps_its_queue_and_works() -> None:
     with pytest.raises(DataCloneError):
         channel.port1.post_message(print, transfer=[other.port1])
     assert (await other.port1.receive()).data == "still here"
+    close_ports(channel, other)
 
 
 # -- 29-35: transferred ports ------------------------------------------------------------------
@@ -243,6 +263,7 @@ async def test_rule_29_transferring_a_port_keeps_its_entanglement() -> None:
     assert channel.port1.statistics().entangled
     moved.post_message("from the moved end")
     assert (await channel.port1.receive()).data == "from the moved end"
+    close_ports(channel, moved)
 
 
 async def test_rule_29_transferring_the_peer_fires_no_close_event() -> None:
@@ -255,6 +276,7 @@ async def test_rule_29_transferring_the_peer_fires_no_close_event() -> None:
     assert closes == []
     moved.post_message("hello")
     assert (await channel.port1.receive()).data == "hello"
+    close_ports(channel, moved)
 
 
 async def test_rule_30_the_received_port_is_a_new_object_with_its_queue_disabled() -> None:
@@ -266,6 +288,7 @@ async def test_rule_30_the_received_port_is_a_new_object_with_its_queue_disabled
     assert moved is not channel.port2
     stats = moved.statistics()
     assert (stats.started, stats.queued) == (False, 1)
+    close_ports(channel, moved)
 
 
 async def test_rule_30_handlers_do_not_travel_with_the_port() -> None:
@@ -277,6 +300,7 @@ async def test_rule_30_handlers_do_not_travel_with_the_port() -> None:
     assert moved.onclose is None
     assert moved.onmessage is None
     assert moved.statistics().message_handlers == 0
+    close_ports(channel, moved)
 
 
 async def test_rule_30_received_port_dispatches_to_its_own_onmessage() -> None:
@@ -289,6 +313,7 @@ async def test_rule_30_received_port_dispatches_to_its_own_onmessage() -> None:
     channel.port1.post_message("for the new handler")
     await trio.testing.wait_all_tasks_blocked()
     assert got == ["for the new handler"]
+    close_ports(channel)
 
 
 async def test_rule_30_a_port_moved_during_an_async_handler_serves_its_new_handler() -> None:
@@ -308,6 +333,7 @@ async def test_rule_30_a_port_moved_during_an_async_handler_serves_its_new_handl
     gate.set()
     await trio.testing.wait_all_tasks_blocked()
     assert got == [("old", 1), ("new", 2)]
+    close_ports(channel)
 
 
 async def test_rule_31_queued_messages_travel_with_the_port() -> None:
@@ -320,6 +346,7 @@ async def test_rule_31_queued_messages_travel_with_the_port() -> None:
     moved = (await carrier.port2.receive()).ports[0]
     assert (await moved.receive()).data == "first"
     assert (await moved.receive()).data == "second"
+    close_ports(channel, carrier)
 
 
 async def test_rule_31_pending_messages_skip_the_old_handler() -> None:
@@ -333,6 +360,7 @@ async def test_rule_31_pending_messages_skip_the_old_handler() -> None:
     assert (await moved.receive()).data == "travels"
     await trio.testing.wait_all_tasks_blocked()
     assert got == []
+    close_ports(channel, carrier)
 
 
 async def test_rule_32_order_kept_when_both_ends_are_transferred() -> None:
@@ -344,6 +372,7 @@ async def test_rule_32_order_kept_when_both_ends_are_transferred() -> None:
     sender.post_message(2)
     sender.post_message(3)
     assert [(await receiver.receive()).data for _ in range(3)] == [1, 2, 3]
+    close_ports(channel, carrier, sender, receiver)
 
 
 async def test_rule_32_incoming_messages_keep_order_across_two_hops() -> None:
@@ -363,6 +392,7 @@ async def test_rule_32_incoming_messages_keep_order_across_two_hops() -> None:
         "Third",
         "Fourth",
     ]
+    close_ports(channel, hop1, hop2)
 
 
 async def test_rule_32_outgoing_messages_keep_order_across_two_hops() -> None:
@@ -382,6 +412,7 @@ async def test_rule_32_outgoing_messages_keep_order_across_two_hops() -> None:
         "Third",
         "Fourth",
     ]
+    close_ports(channel, hop1, hop2)
 
 
 async def test_rule_32_messages_sent_while_in_flight_follow_the_port() -> None:
@@ -393,6 +424,7 @@ async def test_rule_32_messages_sent_while_in_flight_follow_the_port() -> None:
     moved = (await carrier.port2.receive()).ports[0]
     channel.port1.post_message("after")
     assert [(await moved.receive()).data for _ in range(3)] == ["before", "in flight", "after"]
+    close_ports(channel, carrier)
 
 
 async def test_rule_33_posting_on_the_original_object_is_silently_dropped() -> None:
@@ -404,6 +436,7 @@ async def test_rule_33_posting_on_the_original_object_is_silently_dropped() -> N
     moved.post_message("TRANSFERRED")
     moved.close()
     assert [event.data async for event in channel.port2] == ["PING", "TRANSFERRED"]
+    close_ports(channel, moved)
 
 
 async def test_rule_34_the_received_port_is_a_different_object_talking_to_the_partner() -> None:
@@ -413,6 +446,7 @@ async def test_rule_34_the_received_port_is_a_different_object_talking_to_the_pa
     assert moved is not channel_b.port2
     channel_b.port1.post_message("ping")
     assert (await moved.receive()).data == "ping"
+    close_ports(channel_b, moved)
 
 
 async def test_rule_35_both_ports_of_one_channel_may_travel_in_one_message() -> None:
@@ -424,6 +458,7 @@ async def test_rule_35_both_ports_of_one_channel_may_travel_in_one_message() -> 
     second.post_message("back")
     assert (await second.receive()).data == "across"
     assert (await first.receive()).data == "back"
+    close_ports(channel, carrier, first, second)
 
 
 # -- D9: a shipped port is dead at once --------------------------------------------------------
@@ -441,6 +476,7 @@ async def test_d9_a_shipped_port_is_dead_before_the_message_is_received() -> Non
         await channel.port2.send("x")
     await trio.testing.wait_all_tasks_blocked()
     assert channel.port1.statistics().queued == 0
+    close_ports(channel, carrier)
 
 
 async def test_d9_close_on_a_shipped_port_does_nothing() -> None:
@@ -451,6 +487,7 @@ async def test_d9_close_on_a_shipped_port_does_nothing() -> None:
     assert moved.statistics().entangled
     channel.port1.post_message("still works")
     assert (await moved.receive()).data == "still works"
+    close_ports(channel, moved)
 
 
 async def test_structured_clone_moves_a_port_like_post_message() -> None:
@@ -461,3 +498,4 @@ async def test_structured_clone_moves_a_port_like_post_message() -> None:
     assert channel.port2.statistics().transferred
     channel.port1.post_message("x")
     assert (await moved.receive()).data == "x"
+    close_ports(channel)

@@ -11,6 +11,7 @@ import pytest
 import structlog.testing
 import trio
 import trio.testing
+from _helpers import close_ports
 
 import actors
 from actors import (
@@ -468,6 +469,7 @@ async def test_a_failed_spawn_detaches_nothing_and_makes_no_child() -> None:
         assert not channel.port2.statistics().transferred
         assert sup.children == ()
         assert sup.spawn(child, restart=Restart.TEMPORARY).name == "child"  # no name used
+    close_ports(channel)
 
 
 async def test_spawn_refuses_a_plain_function_before_moving_anything() -> None:
@@ -482,6 +484,7 @@ async def test_spawn_refuses_a_plain_function_before_moving_anything() -> None:
             sup.spawn(not_async, channel.port2)  # type: ignore[arg-type]
         assert not channel.port2.statistics().transferred
         assert sup.children == ()
+    close_ports(channel)
 
 
 async def test_every_incarnation_gets_a_fresh_clone_of_the_arguments() -> None:
@@ -841,6 +844,7 @@ async def test_giving_up_on_a_permanent_child_that_returns_says_why(
     assert info.value.__cause__ is None
     reasons = [e["reason"] for e in logs if e["event"] == "actor_restarted"]
     assert reasons == ["returned"] * 3
+    close_ports(channel)
 
 
 async def test_siblings_restarted_with_a_group_say_by_whom(logs: list[dict[str, Any]]) -> None:
@@ -937,6 +941,7 @@ async def test_spawn_refuses_a_detached_port_naming_where_it_is() -> None:
             sup.spawn(child, {"p": gone.port2})
         assert not kept.port2.statistics().transferred
         assert sup.children == ()
+    close_ports(gone, kept)
 
 
 async def test_the_same_port_twice_in_the_arguments_is_one_port() -> None:

@@ -5,8 +5,8 @@ from actors import MessageChannel
 
 def worker(port):
     for line in range(3):
-        trio.from_thread.run_sync(port.post_message, {"line": line})
-    trio.from_thread.run_sync(port.close)
+        port.post_message({"line": line})  # straight from this thread
+    trio.from_thread.run_sync(port.close)  # anything else: through trio.from_thread
 
 
 async def main():
