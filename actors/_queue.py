@@ -32,6 +32,7 @@ from ._owner import CURRENT, Incarnation, adopt
 from ._threads import get_ident
 
 __all__ = [
+    "AGAIN",
     "CLOSE",
     "FAIRNESS_BUDGET",
     "LAGGED",
@@ -60,6 +61,9 @@ CLOSE: Final = _Marker("close")
 """`item[0]` of the close marker: the peer disentangled. Always the last item of a queue."""
 MESSAGE_ERROR: Final = _Marker("messageerror")
 """`item[0]` of a message that could not be deserialized (only relays make these)."""
+AGAIN: Final = _Marker("again")
+"""What a waiting `receive()` is woken with when the port is free again: it takes the queue's
+head itself (never queued)."""
 LAGGED: Final = _Marker("lagged")
 """`item[0]` of a notice that older messages were dropped; `item[1]` is how many. Only ever
 the first item of a queue (`drop_oldest` puts it there and folds older notices into it)."""
@@ -206,18 +210,36 @@ class PortCore:
         """Add an item to this end's queue (called by the peer, or by a relay)."""
         item = (data, ports, next(_stamps))
         receivers = self.receivers
-        if receivers:
+        if receivers and not self.busy:
             if data is CLOSE:
                 self.queue.append(item)
                 self.wake_receivers(lambda: outcome.Value(item))
             else:
                 task = next(iter(receivers))
                 del receivers[task]
+                self.busy = True  # it holds this message until its receive() returns it
                 trio.lowlevel.reschedule(task, outcome.Value(item))
                 return
         else:
             self.queue.append(item)
         if self.handle is not None and not self.scheduled:
+            self.settle()
+
+    def release(self) -> None:
+        """The message in hand (a handler's, or one `receive()` took) is done with: the next
+        one may go, to a waiting `receive()` (which takes it from the queue itself) or to
+        the handlers. One message at a time is what keeps a port's order (FIFO)."""
+        self.busy = False
+        idle = self.idle
+        if idle is not None:  # a receive() waits for the port to be free
+            self.idle = None
+            idle.set()
+        receivers = self.receivers
+        if receivers and self.queue:
+            task = next(iter(receivers))
+            del receivers[task]
+            trio.lowlevel.reschedule(task, outcome.Value(AGAIN))
+        elif self.handle is not None:
             self.settle()
 
     def head_wanted(self) -> bool:
@@ -413,9 +435,4 @@ async def _finish_async(core: PortCore, pending: Coroutine[Any, Any, None]) -> N
             with owner.handler_scope():
                 await pending
     finally:
-        core.busy = False
-        idle = core.idle
-        if idle is not None:  # a receive() waits for the handler to finish (per-port order)
-            core.idle = None
-            idle.set()
-        core.settle()
+        core.release()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 from abc import abstractmethod
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import outcome
@@ -18,10 +19,20 @@ import trio
 from ._events import EventTarget, Listener, MessageEvent, message_event
 from ._exceptions import Lagged
 from ._owner import CURRENT, Incarnation, adopt
-from ._queue import CLOSE, LAGGED, MESSAGE_ERROR, Item, PortCore
+from ._queue import AGAIN, CLOSE, LAGGED, MESSAGE_ERROR, Item, PortCore
 from ._threads import get_ident, wrong_thread
 
 __all__ = ["Receiver", "current_token"]
+
+
+def _unwaiting(core: PortCore, task: trio.lowlevel.Task) -> Callable[[Any], trio.lowlevel.Abort]:
+    """The abort function of a `receive()` waiting at `core`: it stops waiting there."""
+
+    def abort(_: Any) -> trio.lowlevel.Abort:
+        core.receivers.pop(task, None)
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    return abort
 
 
 def current_token() -> trio.lowlevel.TrioToken | None:
@@ -129,38 +140,43 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
         core = self._checked_core()
         if not core.enabled:
             self._start()
-        while core.busy:  # a handler removed while it ran is still at an earlier message
-            if core.idle is None:
-                core.idle = trio.Event()
-            await core.idle.wait()
-            core = self._checked_core()
-        queue = core.queue
-        if queue:
-            item = queue[0]
+        while True:
+            if core.busy:  # a message is in hand (a handler's, or another receive()'s)
+                if core.idle is None:
+                    core.idle = trio.Event()
+                await core.idle.wait()
+                core = self._checked_core()
+                continue
+            queue = core.queue
+            if queue:
+                item = queue[0]
+                if item[0] is CLOSE:
+                    self._close_reached(core)
+                    raise trio.EndOfChannel
+                queue.popleft()
+                if core.drained is not None:  # a sender waits for room (PortCollection.send)
+                    core.taken()
+                core.busy = True  # in hand until we return it: nothing overtakes it
+                try:
+                    await trio.lowlevel.cancel_shielded_checkpoint()
+                finally:
+                    core.release()
+                if item[0] is LAGGED:
+                    raise Lagged(item[1])
+                return self._event(item)
+            if core.peer is None:
+                raise trio.EndOfChannel
+            task = trio.lowlevel.current_task()
+            core.receivers[task] = None
+            item = await trio.lowlevel.wait_task_rescheduled(_unwaiting(core, task))
+            if item is AGAIN:  # the port is free again: take the head ourselves
+                core = self._checked_core()
+                continue
             if item[0] is CLOSE:
                 self._close_reached(core)
                 raise trio.EndOfChannel
-            queue.popleft()
-            if core.drained is not None:  # a sender waits for room (PortCollection.send)
-                core.taken()
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            if item[0] is LAGGED:
-                raise Lagged(item[1])
+            core.release()  # handed to us directly, and in hand until now
             return self._event(item)
-        if core.peer is None:
-            raise trio.EndOfChannel
-        task = trio.lowlevel.current_task()
-        core.receivers[task] = None
-
-        def abort(_: Any) -> trio.lowlevel.Abort:
-            core.receivers.pop(task, None)
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        item = await trio.lowlevel.wait_task_rescheduled(abort)
-        if item[0] is CLOSE:
-            self._close_reached(core)
-            raise trio.EndOfChannel
-        return self._event(item)
 
     def _checked_core(self) -> PortCore:
         """The core to receive from, or the error `receive()` raises instead."""
