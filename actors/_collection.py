@@ -24,7 +24,7 @@ from ._exceptions import DataCloneError
 from ._inbox import call_soon
 from ._log import debug
 from ._ports import MessagePort, _close_ports_in
-from ._queue import LAGGED, PortCore
+from ._queue import LAGGED, Peer
 from ._receiver import current_token
 from ._threads import get_ident, outside_run, wrong_thread
 
@@ -384,7 +384,7 @@ class PortCollection:
         """Wait until no member is full."""
         bound = self._max_queued
         while True:
-            full: list[PortCore] = []
+            full: list[Peer] = []
             for ref in self._members.values():
                 port = ref()
                 core = None if port is None else port._core
@@ -464,7 +464,7 @@ class PortCollection:
         self._delivered += delivered
         self._prune()
 
-    def _too_slow(self, port: MessagePort, peer: PortCore) -> bool:
+    def _too_slow(self, port: MessagePort, peer: Peer) -> bool:
         """Apply the policy to a member at its bound; `True` if it was disconnected."""
         if self._policy is SlowMemberPolicy.DISCONNECT:
             self._disconnected += 1

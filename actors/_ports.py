@@ -21,7 +21,7 @@ from ._exceptions import DataCloneError
 from ._inbox import call_soon
 from ._log import debug, logger
 from ._owner import CURRENT
-from ._queue import CLOSE, Item, PortCore
+from ._queue import CLOSE, Item, Peer, PortCore
 from ._receiver import Receiver, current_token
 from ._threads import get_ident, outside_run, wrong_thread
 from ._transfer import Transferable
@@ -143,8 +143,9 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
         if foreign:
             _refuse_run_ports(items)
         data, moves = serialize(message, items)
+        peer_core: object = target  # a local core, or a relay's stand-in for a remote one
         doomed = target is not None and any(
-            type(item) is MessagePort and item._core is target for item, _ in moves
+            type(item) is MessagePort and item._core is peer_core for item, _ in moves
         )
         commit(moves)
         ports = tuple(shell for _, shell in moves if type(shell) is MessagePort)
@@ -403,7 +404,7 @@ def _refuse_run_ports(items: list[Transferable]) -> None:
             )
 
 
-def _post_to(target: PortCore, data: object) -> None:
+def _post_to(target: Peer, data: object) -> None:
     """`post_message`'s fast path, when `target` is of no run or of another thread's run."""
     if target.thread is None:
         target.deliver(data, ())
@@ -411,13 +412,13 @@ def _post_to(target: PortCore, data: object) -> None:
         _post_from_thread(target, data, ())
 
 
-def _post_from_thread(target: PortCore, data: object, ports: tuple[MessagePort, ...]) -> None:
+def _post_from_thread(target: Peer, data: object, ports: tuple[MessagePort, ...]) -> None:
     """Hand a message posted outside `target`'s run to that run, in order for this thread."""
     assert target.token is not None  # outside its run: it belongs to one
     call_soon(target.token, _deliver_posted, target, data, ports, if_finished=_drop_posted)
 
 
-def _deliver_posted(target: PortCore, data: object, ports: tuple[MessagePort, ...]) -> None:
+def _deliver_posted(target: Peer, data: object, ports: tuple[MessagePort, ...]) -> None:
     """In the run: deliver a message posted from another thread, unless the channel closed
     while it was on its way."""
     if target.peer is None:
@@ -426,7 +427,7 @@ def _deliver_posted(target: PortCore, data: object, ports: tuple[MessagePort, ..
         target.deliver(data, ports)
 
 
-def _drop_posted(target: PortCore, data: object, ports: tuple[MessagePort, ...]) -> None:
+def _drop_posted(target: Peer, data: object, ports: tuple[MessagePort, ...]) -> None:
     """A message posted from another thread that will never arrive: close its ports."""
     for port in ports:
         port._close()

@@ -39,7 +39,10 @@ __all__ = [
     "MESSAGE_ERROR",
     "Dispatcher",
     "Item",
+    "Peer",
     "PortCore",
+    "Reads",
+    "new_stamp",
 ]
 
 FAIRNESS_BUDGET: Final = 64
@@ -74,6 +77,33 @@ Item = tuple[Any, Any, int]
 
 _stamps = itertools.count()
 _ids = itertools.count(1)
+new_stamp = _stamps.__next__
+"""A stamp for an item put in a queue by hand (a relay filling a moved port's queue)."""
+
+
+class Peer(Protocol):
+    """What a core needs of its peer: another core here, or a relay's stand-in for an end
+    that lives elsewhere (in another process or host)."""
+
+    peer: Any  # the core it is the peer of (a relay's stand-in), or None once it is gone
+    queue: deque[Item]
+    drained: dict[trio.Event, None] | None
+    thread: int | None
+    token: trio.lowlevel.TrioToken | None
+    id: str
+
+    def deliver(self, data: Any, ports: Any) -> None: ...
+    def backlog(self) -> int: ...
+    def watch(self, event: trio.Event) -> None: ...
+    def unwatch(self, event: trio.Event) -> None: ...
+    def taken(self) -> None: ...
+    def drop_oldest(self, count: int) -> list[Item]: ...
+
+
+class Reads(Protocol):
+    """Told each time a message leaves a queue for a `receive()` or a handler."""
+
+    def took(self) -> None: ...
 
 
 class Handle(Protocol):
@@ -101,6 +131,7 @@ class PortCore:
         "owner",
         "peer",
         "queue",
+        "reads",
         "receivers",
         "scheduled",
         "thread",
@@ -111,7 +142,7 @@ class PortCore:
         self.id = f"p{next(_ids)}"
         self.queue: deque[Item] = deque()
         self.enabled = False
-        self.peer: PortCore | None = None
+        self.peer: Peer | None = None
         # Tasks blocked in receive(). Only non-empty while the queue is empty and enabled.
         self.receivers: dict[trio.lowlevel.Task, None] = {}
         # The port to dispatch events to, held strongly while it can still get any (so a
@@ -126,6 +157,7 @@ class PortCore:
         self.scheduled = False  # in the dispatcher's heap
         self.busy = False  # an async handler of this port is still running
         self.collectable = False  # collecting it while entangled is its normal end: no warning
+        self.reads: Reads | None = None  # told of every message taken (a relay's flow control)
         self.idle: trio.Event | None = None  # set when busy ends, if a receive() waits for it
         # The run this end belongs to (its token, and the thread that runs it), or None for
         # an end of no run (made outside any run, never started in one): any thread may use it.
@@ -218,6 +250,8 @@ class PortCore:
                 task = next(iter(receivers))
                 del receivers[task]
                 self.busy = True  # it holds this message until its receive() returns it
+                if self.reads is not None:
+                    self.reads.took()
                 trio.lowlevel.reschedule(task, outcome.Value(item))
                 return
         else:
@@ -400,6 +434,8 @@ class Dispatcher:
                 queue.popleft()
                 if core.drained is not None:  # a sender waits for room (PortCollection.send)
                     core.taken()
+                if core.reads is not None:
+                    core.reads.took()
                 if data is MESSAGE_ERROR:
                     event = message_event("messageerror", None, (), handle)  # type: ignore[arg-type]
                 else:

@@ -156,6 +156,8 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
                 queue.popleft()
                 if core.drained is not None:  # a sender waits for room (PortCollection.send)
                     core.taken()
+                if core.reads is not None and item[0] is not LAGGED:
+                    core.reads.took()
                 core.busy = True  # in hand until we return it: nothing overtakes it
                 try:
                     await trio.lowlevel.cancel_shielded_checkpoint()

@@ -23,7 +23,7 @@ A descriptor is how a port travels inside a USER frame (see `node.py`).
 from __future__ import annotations
 
 import struct
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
@@ -80,7 +80,7 @@ def framed(frame: bytes) -> bytes:
     return _LENGTH.pack(len(frame)) + frame
 
 
-def decode(frame: bytes) -> list[object]:
+def decode(frame: bytes) -> list[Any]:
     """The fields of a frame: `[dst, src, kind, ...]`, checked only for that much.
 
     Raises:

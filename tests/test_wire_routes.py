@@ -1,0 +1,312 @@
+"""Ports across nodes (the routing of `actors._wire.node`), on in-memory links in one run.
+
+A fuzzer runs random programs over a tree of nodes: channels whose ends move from node to
+node (one end or both, several hops, back home, while the other end keeps posting), posts,
+closes, and nodes that are lost. Then every direction must have delivered exactly what was
+posted, in order, and the close after everything; a port whose peer's node was lost gets its
+close after what had arrived, and nothing it never got.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from actors import MessageChannel, MessagePort
+from actors._wire.memory import MemoryLink, bridge, link_nodes
+from actors._wire.node import Node
+
+EXAMPLES = int(os.environ.get("ACTORS_FUZZ_EXAMPLES", "200"))
+PARENTS = [None, 0, 0, 1]  # node i's parent: a tree of four nodes, one two levels down
+NODES = len(PARENTS)
+CHANNELS = 2
+
+
+class World:
+    """Four linked nodes, a carrier channel between every two of them, and the channels under
+    test, whose ends are wherever the program moved them."""
+
+    def __init__(self, nursery: trio.Nursery) -> None:
+        self.nodes = [Node() for _ in range(NODES)]
+        self.links: dict[int, tuple[MemoryLink, MemoryLink]] = {}
+        for child, parent in enumerate(PARENTS):
+            if parent is not None:
+                self.links[child] = link_nodes(self.nodes[parent], self.nodes[child], nursery)
+        self.carriers: dict[tuple[int, int], tuple[MessagePort, MessagePort]] = {}
+        self.alive = [True] * NODES
+        # each end of each channel: (node, port) where it is, or ("flight", i, j) in between
+        self.where: dict[tuple[int, int], Any] = {}
+        self.posted: dict[tuple[int, int], list[int]] = {}
+        self.got: dict[tuple[int, int], list[int]] = {}
+        self.closed: set[tuple[int, int]] = set()
+        self.seq = 0
+        self.in_flight: dict[tuple[int, int], list[tuple[int, int]]] = {
+            (i, j): [] for i in range(NODES) for j in range(NODES) if i != j
+        }
+        for c in range(CHANNELS):
+            channel = MessageChannel()
+            for side, port in enumerate((channel.port1, channel.port2)):
+                self.where[c, side] = (0, port)  # made on node 0 (its ends move from there)
+                self.posted[c, side] = []
+                self.got[c, side] = []
+
+    async def bridge_all(self) -> None:
+        """A carrier between every two nodes, once each node knows the routes to the others
+        (a node learns another's name only after its route, as the routes go first)."""
+        await trio.testing.wait_all_tasks_blocked()
+        for i in range(NODES):
+            for j in range(NODES):
+                if i != j:
+                    self.carriers[i, j] = bridge(self.nodes[i], self.nodes[j])
+
+
+def programs() -> st.SearchStrategy[list[tuple[str, int, int, int]]]:
+    op = st.tuples(
+        st.sampled_from(["post"] * 4 + ["move"] * 3 + ["land", "close", "settle"]),
+        st.integers(0, CHANNELS - 1),
+        st.integers(0, 1),
+        st.integers(0, NODES - 1),
+    )
+    return st.lists(op, max_size=30)
+
+
+async def run(program: list[tuple[str, int, int, int]], kill: int | None) -> World:
+    async with trio.open_nursery() as nursery:
+        world = World(nursery)
+        await world.bridge_all()
+        for action, c, side, target in program:
+            await step(world, action, c, side, target)
+        # land everything still in flight, and let every frame settle
+        for (i, j), flights in world.in_flight.items():
+            while flights:
+                await land(world, i, j)
+        await trio.testing.wait_all_tasks_blocked()
+        if kill is not None:
+            await lose(world, kill)
+        await drain(world)
+        for port_pair in world.carriers.values():
+            for port in port_pair:
+                port.close()
+        nursery.cancel_scope.cancel()
+    return world
+
+
+async def step(world: World, action: str, c: int, side: int, target: int) -> None:
+    place = world.where[c, side]
+    if action == "settle":
+        await trio.testing.wait_all_tasks_blocked()
+        return
+    if place[0] == "flight" or (c, side) in world.closed:
+        if action == "land" and place[0] == "flight":
+            await land(world, place[1], place[2])
+        return
+    node, port = place
+    if action == "post":
+        for _ in range(1 + target % 3):
+            world.seq += 1
+            port.post_message(world.seq)
+            if (c, 1 - side) not in world.closed:
+                world.posted[c, side].append(world.seq)
+    elif action == "move" and target != node:
+        world.carriers[node, target][0].post_message((c, side), [port])
+        world.where[c, side] = ("flight", node, target)
+        world.in_flight[node, target].append((c, side))
+    elif action == "close":
+        port.close()
+        world.closed.add((c, side))
+
+
+async def land(world: World, i: int, j: int) -> None:
+    c, side = world.in_flight[i, j].pop(0)
+    event = await world.carriers[i, j][1].receive()
+    assert list(event.data) == [c, side]
+    world.where[c, side] = (j, event.ports[0])
+
+
+async def lose(world: World, node: int) -> None:
+    """Break every link of `node` (as if its process died) and let the news spread."""
+    for child, links in world.links.items():
+        if child == node or PARENTS[child] == node:
+            links[0].close()
+    for child in range(NODES):  # its subtree goes with it, as children die with their parent
+        ancestor: int | None = child
+        while ancestor is not None and ancestor != node:
+            ancestor = PARENTS[ancestor]
+        if ancestor == node:
+            world.alive[child] = False
+    await trio.testing.wait_all_tasks_blocked()
+
+
+async def drain(world: World) -> None:
+    """Receive what was posted to each open end; then close one end of each channel that is
+    still whole, and the other must see the close after everything."""
+    for (c, side), place in world.where.items():
+        if (c, side) in world.closed or place[0] == "flight" or not world.alive[place[0]]:
+            continue
+        port = place[1]
+        expected = len(world.posted[c, 1 - side])
+        while len(world.got[c, 1 - side]) < expected:
+            with trio.move_on_after(1) as scope:
+                try:
+                    event = await port.receive()
+                except trio.EndOfChannel:
+                    break
+            assert not scope.cancelled_caught, f"end {(c, side)} waits: a message was lost"
+            world.got[c, 1 - side].append(event.data)
+    for (c, side), place in world.where.items():  # a peer lost: its close came, after all
+        peer = world.where[c, 1 - side]
+        if (
+            (c, side) not in world.closed
+            and place[0] != "flight"
+            and world.alive[place[0]]
+            and peer[0] != "flight"
+            and not world.alive[peer[0]]
+        ):
+            await expect_close(place[1], f"end {(c, side)}, after its peer's loss")
+            world.closed.add((c, side))
+    for c in range(CHANNELS):
+        ends = [world.where[c, side] for side in (0, 1)]
+        if any(
+            (c, side) in world.closed or ends[side][0] == "flight" or not world.alive[ends[side][0]]
+            for side in (0, 1)
+        ):
+            continue
+        ends[0][1].close()
+        world.closed.add((c, 0))
+        await expect_close(ends[1][1], f"channel {c}")
+    for place in world.where.values():
+        if place[0] != "flight":
+            place[1].close()
+
+
+async def expect_close(port: MessagePort, what: str) -> None:
+    """The next thing `port` gets is its close (and it comes)."""
+    with trio.move_on_after(1) as scope:
+        try:
+            event = await port.receive()
+        except trio.EndOfChannel:
+            return
+        raise AssertionError(f"{what}: {event.data} came after everything")
+    assert not scope.cancelled_caught, f"{what}: the close never came"
+
+
+def check(world: World, kill: int | None) -> None:
+    for (c, side), posted in world.posted.items():
+        got = world.got[c, side]
+        receiver = world.where[c, 1 - side]
+        if (c, 1 - side) in world.closed or receiver[0] == "flight":
+            assert got == posted[: len(got)]
+            continue
+        sender = world.where[c, side]
+        if not world.alive[receiver[0]] or (sender[0] != "flight" and not world.alive[sender[0]]):
+            assert got == posted[: len(got)], f"{(c, side)}: out of order after a loss"
+            continue
+        assert got == posted, f"direction {(c, side)}: posted {posted}, got {got}"
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(programs(), st.one_of(st.none(), st.integers(1, NODES - 1)))
+def test_moving_ends_across_nodes_keep_every_direction_in_order(
+    program: list[tuple[str, int, int, int]], kill: int | None
+) -> None:
+    """Posts, moves of one end or both, closes and a lost node: each direction delivers what
+    was posted, in order, and the close comes after it."""
+    world = trio.run(run, program, kill, clock=trio.testing.MockClock(autojump_threshold=0))
+    check(world, kill)
+
+
+async def test_a_port_moves_parent_a_b_parent_while_its_peer_posts() -> None:
+    """The issue's journey: parent -> A -> B -> parent, the peer posting at every step, and a
+    close by the peer during the last hop: everything arrives, in order, then the close."""
+    async with trio.open_nursery() as nursery:
+        parent, a, b = Node(), Node(), Node()
+        link_nodes(parent, a, nursery)
+        link_nodes(parent, b, nursery)
+        await trio.testing.wait_all_tasks_blocked()  # the routes are known
+        to_a, at_a = bridge(parent, a)
+        a_to_b, at_b = bridge(a, b)
+        b_home, at_home = bridge(b, parent)
+        channel = MessageChannel()
+        sender, traveller = channel.port1, channel.port2
+        n = 0
+
+        def post(count: int) -> None:
+            nonlocal n
+            for _ in range(count):
+                n += 1
+                sender.post_message(n)
+
+        post(3)
+        to_a.post_message("go", [traveller])
+        post(3)
+        traveller = (await at_a.receive()).ports[0]
+        post(3)
+        a_to_b.post_message("go", [traveller])
+        post(3)
+        traveller = (await at_b.receive()).ports[0]
+        post(3)
+        b_home.post_message("go", [traveller])
+        post(3)
+        sender.close()  # during the last hop
+        traveller = (await at_home.receive()).ports[0]
+        got = [event.data async for event in traveller]  # ends at the close
+        assert got == list(range(1, n + 1))
+        for port in (to_a, at_a, a_to_b, at_b, b_home, at_home, traveller):
+            port.close()
+        await trio.testing.wait_all_tasks_blocked()
+        for node in (parent, a, b):
+            assert not node.forwards, f"{node} keeps forwards it no longer needs"
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("hops", [1, 2, 3])
+async def test_both_ends_moving_at_once_still_talk(hops: int) -> None:
+    """Both ends of a channel leave their nodes at the same time, several times: they find
+    each other, and every message arrives in order."""
+    async with trio.open_nursery() as nursery:
+        nodes = [Node() for _ in range(3)]
+        link_nodes(nodes[0], nodes[1], nursery)
+        link_nodes(nodes[0], nodes[2], nursery)
+        await trio.testing.wait_all_tasks_blocked()  # the routes are known
+        carriers = {
+            (i, j): bridge(nodes[i], nodes[j]) for i in range(3) for j in range(3) if i != j
+        }
+        channel = MessageChannel()
+        ends = [(0, channel.port1), (0, channel.port2)]
+        sent: list[list[int]] = [[], []]
+        for hop in range(hops):
+            for side in (0, 1):
+                here, port = ends[side]
+                for k in range(3):
+                    port.post_message(hop * 10 + k)
+                    sent[side].append(hop * 10 + k)
+            flights = []
+            for side in (0, 1):
+                here, port = ends[side]
+                there = (here + 1 + side) % 3
+                carriers[here, there][0].post_message(side, [port])
+                flights.append((side, here, there))
+            for side, here, there in flights:
+                ends[side] = (there, (await carriers[here, there][1].receive()).ports[0])
+        got: list[list[int]] = [[], []]
+        for side in (0, 1):
+            port = ends[1 - side][1]
+            for _ in sent[side]:
+                got[side].append((await port.receive()).data)
+        assert got == sent
+        for pair in carriers.values():
+            for port in pair:
+                port.close()
+        for _, port in ends:
+            port.close()
+        nursery.cancel_scope.cancel()
