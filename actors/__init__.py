@@ -22,6 +22,7 @@ from ._events import MessageEvent as MessageEvent
 from ._exceptions import DataCloneError as DataCloneError
 from ._exceptions import InvalidStateError as InvalidStateError
 from ._exceptions import Lagged as Lagged
+from ._exceptions import ProcessDiedError as ProcessDiedError
 from ._exceptions import RemoteError as RemoteError
 from ._exceptions import ServiceNotFoundError as ServiceNotFoundError
 from ._exceptions import TooManyRestartsError as TooManyRestartsError
@@ -63,6 +64,7 @@ __all__ = [
     "MessagePortStatistics",
     "PortCollection",
     "PortCollectionStatistics",
+    "ProcessDiedError",
     "Proxy",
     "RemoteError",
     "Restart",

@@ -90,6 +90,9 @@ class ActorHandle(metaclass=_NoPublicConstructor):
         "_name",
         "_number",
         "_path",
+        "_pid",
+        "_ports_home",
+        "_process",
         "_restart",
         "_restart_times",
         "_restarts",
@@ -131,6 +134,11 @@ class ActorHandle(metaclass=_NoPublicConstructor):
         self._stop_requested = False
         self._group: Any = None  # the pending group restart it is part of (`_driver.Group`)
         self._shutdown: float | None = 5.0  # seconds to end once cancelled; None: no limit
+        self._process: Any = None  # a process actor: where its function is (`_process.spawn`)
+        self._pid: int | None = None  # a process actor's process, while it runs
+        # Where the slot's ports go when it stops for good, instead of closing (in a process
+        # actor's process: home, to the supervisor in the parent process).
+        self._ports_home: Callable[[list[Transferable]], None] | None = None
         self._starter: Any = None  # the waiting Supervisor.start() call, until started()
         self._with_status = False  # started by Supervisor.start(): fn takes task_status
         self._done: trio.Event | None = None
@@ -158,6 +166,12 @@ class ActorHandle(metaclass=_NoPublicConstructor):
     def restart(self) -> Restart:
         """When the supervisor restarts this child: `PERMANENT`, `TRANSIENT`, `TEMPORARY`."""
         return self._restart
+
+    @property
+    def pid(self) -> int | None:
+        """The process id of a process actor's current incarnation (`None` while it is down,
+        and for an actor that runs in this process)."""
+        return self._pid
 
     @property
     def shutdown(self) -> float | None:
@@ -229,6 +243,9 @@ class ActorHandle(metaclass=_NoPublicConstructor):
         self._current = current
 
     def _close_ports(self) -> None:
+        if self._ports_home is not None:
+            self._ports_home(self._current)
+            return
         for obj in self._current:
             if type(obj) is MessagePort:
                 obj.close()

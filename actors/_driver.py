@@ -249,6 +249,16 @@ class Driver:
     def _on_deadline(self, actor: ActorHandle, inc: Incarnation) -> None:
         if actor._incarnation is not inc:
             return  # it ended in time
+        if inc.kill is not None:  # a process: killed for real, it ends as any process ends
+            logger(actor=actor._path).warning(
+                "actor_shutdown_timeout",
+                incarnation=inc.number,
+                shutdown=actor._shutdown,
+                pid=actor._pid,
+                hint="its process did not end within its shutdown deadline: killed (SIGKILL)",
+            )
+            inc.kill()
+            return
         waited = actor._shutdown
         if waited:
             logger(actor=actor._path).warning(

@@ -10,6 +10,9 @@ The hierarchy::
      +-- TooManyRestartsError    a supervisor gave up: its children crashed too often
      +-- RemoteError             a wrap() call failed remotely with an exception that cannot
                                  be cloned: its type name, message and traceback text
+     +-- ProcessDiedError        a process actor's process ended without a word from its
+                                 actor: killed by a signal, os._exit(), a crash of the
+                                 interpreter
      +-- trio.TooSlowError
           +-- Lagged             a receiver fell behind a broadcast and lost messages
      +-- trio.ClosedResourceError
@@ -34,6 +37,7 @@ __all__ = [
     "DataCloneError",
     "InvalidStateError",
     "Lagged",
+    "ProcessDiedError",
     "RemoteError",
     "ServiceNotFoundError",
     "TooManyRestartsError",
@@ -163,3 +167,37 @@ class RemoteError(Exception):
         """The remote exception's `str()`."""
         self.traceback = traceback
         """The remote traceback, as text."""
+
+
+@final
+class ProcessDiedError(Exception):
+    """The process of a process actor ended without a word from the actor: it was killed by a
+    signal (SIGKILL, a segfault's SIGSEGV, ...), called `os._exit()`, or its interpreter
+    failed. To its supervisor this is a crash of the actor, like any other.
+
+    Args:
+        path: the actor's path.
+        pid: its process id.
+        returncode: the process's exit status (negative: killed by that signal).
+    """
+
+    def __init__(self, path: str, pid: int, returncode: int | None) -> None:
+        how = "still running"
+        if returncode is not None:
+            if returncode < 0:
+                import signal
+
+                try:
+                    name = signal.Signals(-returncode).name
+                except ValueError:
+                    name = f"signal {-returncode}"
+                how = f"killed by {name}"
+            else:
+                how = f"exited with status {returncode}"
+        super().__init__(f"the process of {path} (pid {pid}) {how} without a word from its actor")
+        self.path = path
+        """The actor's path."""
+        self.pid = pid
+        """The process id."""
+        self.returncode = returncode
+        """The exit status: negative for the signal that killed it (as `subprocess` has it)."""

@@ -13,7 +13,7 @@ This module knows nothing of ports or supervisors: it holds weak references and 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final, final
@@ -45,6 +45,7 @@ class Incarnation:
         "halted",
         "handlers",
         "idle",
+        "kill",
         "killed",
         "number",
         "ports",
@@ -67,6 +68,7 @@ class Incarnation:
         self.ended = False  # its end() began: handlers are cancelled, ports about to close
         self.halted = False  # its function ended, it crashed or it was asked to stop
         self.killed = False  # its supervisor gave up waiting for it (its deadline passed)
+        self.kill: Callable[[], object] | None = None  # a real kill (a process actor's SIGKILL)
         self.idle: trio.Event | None = None  # set when the last handler is done, if awaited
         self.task: trio.lowlevel.Task | None = None
         self.slot: Sequence[object] = ()  # the slot's ports and buffers it was started with

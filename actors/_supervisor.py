@@ -70,6 +70,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
         "_context",
         "_driver",
         "_gave_up",
+        "_inner",
         "_last",
         "_max_restarts",
         "_names",
@@ -110,6 +111,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
         self._gave_up: TooManyRestartsError | None = None
         self._driver = Driver(self)
         self._last: Incarnation | None = None  # launched last: the next child begins after it
+        self._inner = False  # runs a process actor's incarnation: the parent logs its crash
 
     def __repr__(self) -> str:
         return f"<Supervisor {self._path} {self._strategy.value} children={len(self._children)}>"
@@ -138,6 +140,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
         name: str | None = None,
         restart: Restart = Restart.PERMANENT,
         shutdown: float | None = DEFAULT_SHUTDOWN,
+        process: bool = False,
     ) -> ActorHandle:
         """Start `fn(*args)` as a child actor, like `Nursery.start_soon`; return its handle.
 
@@ -161,7 +164,12 @@ class Supervisor(metaclass=_NoPublicConstructor):
                 cancels it (OTP's `shutdown`, 5 seconds by default); `None` waits as long as
                 it takes (OTP's `infinity`, for a child that supervises others), `0` does not
                 wait (OTP's `brutal_kill`). A child still running at its deadline is given
-                up on: see [Shutdown](../explanation/supervision.md#shutdown).
+                up on: see [Shutdown](../explanation/supervision.md#shutdown); a process
+                actor is killed (SIGKILL).
+            process: run the child in a process of its own, with its own `trio.run`: `fn`
+                must then be a module-level async function the child can import. Everything
+                else holds as for a child here; see
+                [Processes](../explanation/processes.md).
 
         Returns:
             The child's handle, the same across its restarts.
@@ -176,7 +184,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
                 [`Restart`][actors.Restart], or `shutdown` is neither a number nor `None`.
             RuntimeError: the supervisor is closed or stopping.
         """
-        actor, coro = self._prepare(fn, args, name, restart, shutdown, starter=None)
+        actor, coro = self._prepare(fn, args, name, restart, shutdown, None, process)
         self._launch(actor, actor._incarnation, coro, self._last, "began")
         return actor
 
@@ -187,6 +195,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
         name: str | None = None,
         restart: Restart = Restart.PERMANENT,
         shutdown: float | None = DEFAULT_SHUTDOWN,
+        process: bool = False,
     ) -> Any:
         """Start `fn(*args, task_status=...)` as a child and wait for it to be ready.
 
@@ -203,6 +212,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
             name: as for `spawn`.
             restart: as for `spawn`.
             shutdown: as for `spawn`.
+            process: as for `spawn`.
 
         Returns:
             The value given to `task_status.started()` (`None` if none was given).
@@ -216,7 +226,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
             TypeError: as for `spawn`.
         """
         starter: Starter = Starter()
-        actor, coro = self._prepare(fn, args, name, restart, shutdown, starter=starter)
+        actor, coro = self._prepare(fn, args, name, restart, shutdown, starter, process)
         self._launch(actor, actor._incarnation, coro, self._last, "began")
         try:
             await starter.done.wait()
@@ -238,12 +248,18 @@ class Supervisor(metaclass=_NoPublicConstructor):
         restart: Restart,
         shutdown: float | None,
         starter: Starter | None,
-    ) -> tuple[ActorHandle, Coroutine[Any, Any, object]]:
+        process: bool = False,
+    ) -> tuple[ActorHandle, Coroutine[Any, Any, object] | None]:
         if self._closed:
             raise RuntimeError(f"supervisor {self._path} is closed")
         if self._driver.stopping:
             raise RuntimeError(f"supervisor {self._path} is stopping: it starts no child")
         _check_async(fn)
+        located = None
+        if process:
+            from ._process.spawn import where  # the process layer sits above this one
+
+            located = where(fn)
         if not isinstance(restart, Restart):
             raise TypeError(f"restart must be a Restart, not {restart!r}")
         shutdown = _checked_shutdown(shutdown)
@@ -256,11 +272,13 @@ class Supervisor(metaclass=_NoPublicConstructor):
         actor._shutdown = shutdown
         actor._starter = starter
         actor._with_status = starter is not None
+        actor._process = located
         inc = self._incarnate(actor)
         # An async function only makes its coroutine here: no code of it runs, but a wrong
-        # number of arguments is a TypeError now, before anything moved.
-        coro = self._call(actor, inc)
-        if not inspect.iscoroutine(coro):
+        # number of arguments is a TypeError now, before anything moved. (A process actor's
+        # function is called in its process.)
+        coro = None if process else self._call(actor, inc)
+        if coro is not None and not inspect.iscoroutine(coro):
             raise TypeError(
                 f"fn must be an async function; {getattr(fn, '__qualname__', fn)!r} returned "
                 f"{type(coro).__name__}"
@@ -300,8 +318,12 @@ class Supervisor(metaclass=_NoPublicConstructor):
         return inc
 
     def _call(self, actor: ActorHandle, inc: Incarnation) -> Coroutine[Any, Any, object]:
-        args = actor._fresh_args()
         inc.slot = actor._current
+        if actor._process is not None:
+            from ._process.spawn import run_process
+
+            return run_process(self, actor, inc)
+        args = actor._fresh_args()
         if actor._with_status:
             return actor._fn(*args, task_status=TaskStatus(actor))  # type: ignore[return-value]
         return actor._fn(*args)  # type: ignore[return-value]
@@ -373,7 +395,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
         if inc.killed:
             return
         failure = failure or inc.failure
-        if failure is not None:
+        if failure is not None and not self._inner:
             logger(actor=actor._path).error(
                 "actor_crashed", incarnation=inc.number, exc_info=failure
             )
@@ -386,6 +408,24 @@ class Supervisor(metaclass=_NoPublicConstructor):
         inc.halted = True
         inc.mark("began")
         inc.mark("ready")
+
+    def _spawn_here(
+        self,
+        fn: Callable[..., Awaitable[object]],
+        args: tuple[object, ...],
+        name: str,
+        number: int,
+        with_status: bool,
+    ) -> tuple[ActorHandle, Starter | None]:
+        """In a process actor's process: run its incarnation `number` (a TEMPORARY child of
+        this inner supervisor, with no deadline: the parent's is the one that counts)."""
+        starter = Starter() if with_status else None
+        actor, coro = self._prepare(fn, args, name, Restart.TEMPORARY, None, starter)
+        inc = actor._incarnation
+        assert inc is not None
+        actor._number = inc.number = number
+        self._launch(actor, inc, coro, self._last, "began")
+        return actor, starter
 
     def _stop(self, actor: ActorHandle) -> None:
         """Stop `actor` for good (`ActorHandle.cancel`)."""
@@ -588,6 +628,22 @@ async def _supervising(
         if opener._supervisors is None:
             opener._supervisors = []
         opener._supervisors.append(sup)
+    async with _running(sup):
+        yield sup
+
+
+def open_inner_supervisor(path: str) -> AbstractAsyncContextManager[Supervisor]:
+    """The supervisor that runs one incarnation of a process actor in its own process: it has
+    the path of the actor's supervisor in the parent, and leaves crash logs to the parent."""
+    sup: Supervisor = Supervisor._create(RestartStrategy.ONE_FOR_ONE, 0, 1.0, None, path, None)
+    sup._inner = True
+    return _running(sup)
+
+
+@asynccontextmanager
+async def _running(sup: Supervisor) -> AsyncIterator[Supervisor]:
+    """The block of an open supervisor: its nursery, its driver, and its ordered shutdown."""
+    path = sup._path
     driver = sup._driver
     try:
         async with trio.open_nursery() as nursery:

@@ -48,7 +48,7 @@ from .frames import (
     CLOSE as F_CLOSE,
 )
 
-__all__ = ["ACK_EVERY", "Link", "Node", "RemoteEnd", "new_name"]
+__all__ = ["ACK_EVERY", "Link", "Node", "RemoteEnd", "local_node", "new_name", "set_local_node"]
 
 ACK_EVERY: Final = 128
 """A sender asks for a read acknowledgement every this many messages (flow control)."""
@@ -648,3 +648,21 @@ def _ints(fields: list[Any], i: int) -> list[int]:
     if any(type(v) is not int for v in value):
         raise FrameError("a list of node names holds something else")
     return value
+
+
+_LOCAL: Final = trio.lowlevel.RunVar["Node"]("actors_node")
+
+
+def local_node() -> Node:
+    """This trio run's node, made the first time a port of the run crosses to another node."""
+    try:
+        return _LOCAL.get()
+    except LookupError:
+        node = Node()
+        _LOCAL.set(node)
+        return node
+
+
+def set_local_node(node: Node) -> None:
+    """Make `node` this run's node (a child process's, named by its parent)."""
+    _LOCAL.set(node)
