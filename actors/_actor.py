@@ -184,6 +184,11 @@ class ActorHandle(metaclass=_NoPublicConstructor):
         Its running incarnation is cancelled at once; when it has finished (or its
         `shutdown` deadline has passed), every port the child owns is closed (its peers see
         `onclose` / `EndOfChannel`) and `wait()` returns.
+
+        Raises:
+            RuntimeError: called from a thread outside the trio run that owns the actor
+                (call it through `trio.from_thread.run_sync(handle.cancel)`); nothing
+                changed.
         """
         self._supervisor._stop(self)
 

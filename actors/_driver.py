@@ -54,7 +54,7 @@ class Group:
     """A restart of several children: its members stop, last spawned first, then all start
     again in spawn order (after the back-off). A restart of one child is a group of one."""
 
-    __slots__ = ("delay", "due", "members", "order", "reason", "trigger")
+    __slots__ = ("delay", "due", "members", "order", "reason", "timer", "trigger")
 
     def __init__(self, delay: float, trigger: ActorHandle, crashed: bool) -> None:
         self.members: set[ActorHandle] = set()
@@ -63,6 +63,7 @@ class Group:
         self.due: float | None = None  # when every member is down: the time they start again
         self.trigger = trigger
         self.reason = "crashed" if crashed else "returned"
+        self.timer: list[Any] | None = None  # its back-off's entry in the driver's timers
 
 
 _EXIT: Final = "exit"
@@ -77,6 +78,7 @@ class Driver:
 
     __slots__ = (
         "closing",
+        "dead",
         "done",
         "groups",
         "handling",
@@ -86,14 +88,18 @@ class Driver:
         "stopping",
         "sup",
         "timers",
+        "unready",
         "waking",
     )
 
     def __init__(self, sup: Supervisor) -> None:
         self.sup = sup
         self.inbox: deque[tuple[str, ActorHandle, Incarnation | None, Exception | None]] = deque()
-        self.timers: list[tuple[float, int, str, Any]] = []
-        self.groups: list[Group] = []
+        # [when, order, kind, what]: a heap; `what` is None once the timer is cancelled
+        self.timers: list[list[Any]] = []
+        self.dead = 0  # cancelled timers still in the heap
+        self.groups: dict[Group, None] = {}  # pending group restarts, oldest first
+        self.unready: dict[Group, None] = {}  # those whose members are still stopping
         self.kick = trio.Event()
         self.done = trio.Event()
         self.stopping = False  # stopping every child for good: nothing is launched any more
@@ -132,6 +138,7 @@ class Driver:
         self.closing = True
         self._handle()
 
+    @trio.lowlevel.enable_ki_protection  # a Ctrl-C waits for a checkpoint, not a half-decision
     def _handle(self) -> None:
         """Handle what is pending now, unless this is already under way further up."""
         if self.handling:
@@ -187,15 +194,33 @@ class Driver:
                     self._on_stop(actor)
             else:
                 _, _, kind, what = heapq.heappop(timers)
-                if kind is _DEADLINE:
+                if what is None:  # cancelled
+                    self.dead -= 1
+                elif kind is _DEADLINE:
+                    what[1].timer = None
                     self._on_deadline(*what)
-                elif what in self.groups and what.due is not None and what.due <= now:
+                elif not self.stopping:  # a shutdown launches nothing
+                    what.timer = None
                     self._launch_group(what)
             self._advance()
         self._advance()
 
-    def _at(self, when: float, kind: str, what: object) -> None:
-        heapq.heappush(self.timers, (when, next(_order), kind, what))
+    def _at(self, when: float, kind: str, what: object) -> list[Any]:
+        entry = [when, next(_order), kind, what]
+        heapq.heappush(self.timers, entry)
+        return entry
+
+    def _cancel_timer(self, entry: list[Any] | None) -> None:
+        """Forget a timer (its objects with it); the heap is compacted when mostly dead."""
+        if entry is None or entry[3] is None:
+            return
+        entry[3] = None
+        self.dead += 1
+        timers = self.timers
+        if self.dead > 64 and 2 * self.dead > len(timers):
+            timers[:] = [t for t in timers if t[3] is not None]
+            heapq.heapify(timers)
+            self.dead = 0
 
     # -- events ----------------------------------------------------------------------------
 
@@ -203,6 +228,8 @@ class Driver:
         if actor._incarnation is not inc:
             return  # given up on at its deadline, and handled then
         actor._incarnation = None
+        self._cancel_timer(inc.timer)
+        inc.timer = None
         if failure is not None:
             actor._last_crash = failure
         if actor._starter is not None:  # ended before task_status.started(): Nursery.start's
@@ -229,6 +256,8 @@ class Driver:
             why = "because its supervisor gave up"
         elif group is not None and group.trigger is not actor:
             why = f"for a group restart after {group.trigger._path} {group.reason}"
+        elif actor._stop_requested and not self.stopping:
+            why = "by ActorHandle.cancel()"
         else:
             why = "because its supervisor is stopping"
         error = RuntimeError(
@@ -276,6 +305,9 @@ class Driver:
         inc.killed = True
         inc.halted = True
         inc.cancel_handlers()
+        inc.free_ports()
+        inc.mark("began")  # whoever waits for it to begin or be ready waits no more
+        inc.mark("ready")
         actor._reclaim()  # the slot's ports move on; the stuck task keeps dead objects
         inc.close_ports()
         inc.mark("finished")
@@ -291,7 +323,7 @@ class Driver:
             inc.deadline = math.inf
             return
         inc.deadline = trio.current_time() + shutdown
-        self._at(inc.deadline, _DEADLINE, (actor, inc))
+        inc.timer = self._at(inc.deadline, _DEADLINE, (actor, inc))
 
     @staticmethod
     def _to_stop(actors: Any) -> list[ActorHandle]:
@@ -319,7 +351,10 @@ class Driver:
         """Take the shutdown, or every group restart, as far as it can go now."""
         if self.stopping:
             if self.order is None:  # the shutdown begins
+                for group in self.groups:
+                    self._cancel_timer(group.timer)
                 self.groups.clear()
+                self.unready.clear()
                 for actor in list(self.sup._children):
                     if actor._incarnation is None:
                         self._finish(actor)  # down, waiting to restart: stopped for good now
@@ -328,14 +363,15 @@ class Driver:
                 self.order = self._to_stop(self.sup._children)
             self._stop_next(self.order)
             return
-        for group in list(self.groups):
+        for group in list(self.unready):  # the others wait for their back-off
             if group.order is None:
                 group.order = self._to_stop(group.members)
-            if self._stop_next(group.order) or group.due is not None:
+            if self._stop_next(group.order):
                 continue
+            del self.unready[group]
             group.due = trio.current_time() + group.delay
             if group.delay > 0:
-                self._at(group.due, _DUE, group)
+                group.timer = self._at(group.due, _DUE, group)
             else:
                 self._launch_group(group)
 
@@ -348,8 +384,15 @@ class Driver:
         if group is not None:
             actor._group = None
             group.members.discard(actor)
-            if not group.members and group in self.groups:
-                self.groups.remove(group)
+            if not group.members:
+                self._drop(group)
+
+    def _drop(self, group: Group) -> None:
+        """`group` restarts nobody any more (merged into another, or left empty)."""
+        self.groups.pop(group, None)
+        self.unready.pop(group, None)
+        self._cancel_timer(group.timer)
+        group.timer = None
 
     # -- restarts --------------------------------------------------------------------------
 
@@ -383,10 +426,12 @@ class Driver:
         for other in others:
             if other._stop_requested:
                 continue
+            self._join(group, other)
             if other._restart is Restart.TEMPORARY:
                 other._stop_requested = True  # OTP: stopped with the group, never restarted
-            self._join(group, other)
-        self.groups.append(group)
+                other._state = ActorState.STOPPING
+        self.groups[group] = None
+        self.unready[group] = None
 
     def _join(self, group: Group, actor: ActorHandle) -> None:
         old = actor._group
@@ -395,31 +440,34 @@ class Driver:
                 member._group = group
             group.members |= old.members
             group.delay = max(group.delay, old.delay)
-            self.groups.remove(old)
+            self._drop(old)
         group.order = None  # to be made again, with every member
         actor._group = group
         group.members.add(actor)
         actor._state = ActorState.RESTARTING
 
     def _launch_group(self, group: Group) -> None:
-        self.groups.remove(group)
+        self._drop(group)
         sup = self.sup
         previous: Incarnation | None = None
+        launched = []
         for actor in sorted(group.members, key=lambda a: a._index):
             actor._group = None
             if actor not in sup._children or actor._stop_requested:
                 continue
             actor._restarts += 1
             inc = sup._incarnate(actor)
-            trigger = group.trigger
+            sup._launch(actor, inc, None, previous, "ready")
+            previous = inc
+            launched.append(actor)
+        trigger = group.trigger
+        for actor in launched:  # logged after: a log sink that raises changes no decision
             logger(actor=actor._path).info(
                 "actor_restarted",
                 reason=group.reason if actor is trigger else f"{trigger._path} restarted",
-                incarnation=inc.number,
+                incarnation=actor._number,
                 intensity_left=sup._max_restarts - len(sup._restart_times),
             )
-            sup._launch(actor, inc, None, previous, "ready")
-            previous = inc
 
     def _give_up(self, actor: ActorHandle, failure: Exception | None) -> None:
         sup = self.sup

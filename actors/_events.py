@@ -343,14 +343,18 @@ class EventTarget:
     ) -> None:
         try:
             await pending
-        except Exception as exc:
+        except trio.Cancelled:
+            raise
+        except BaseException as exc:  # a handler runs in a system task: nothing may escape
             self._report(entry, event, exc)
         for entry in rest:
             result = self._call(entry, event)
             if result is not None and inspect.isawaitable(result):
                 try:
                     await result
-                except Exception as exc:
+                except trio.Cancelled:
+                    raise
+                except BaseException as exc:
                     self._report(entry, event, exc)
 
     def _call(self, entry: _Entry, event: Event | MessageEvent) -> object:
@@ -360,11 +364,15 @@ class EventTarget:
             self._remove_entry(event.type, entry)
         try:
             return entry.callback(event)
-        except Exception as exc:
+        except BaseException as exc:  # a handler runs in a system task: nothing may escape
             self._report(entry, event, exc)
             return None
 
-    def _report(self, entry: _Entry, event: Event | MessageEvent, exc: Exception) -> None:
+    def _report(self, entry: _Entry, event: Event | MessageEvent, exc: BaseException) -> None:
+        """A listener raised. An actor's crashes its actor (a `BaseException` such as
+        `KeyboardInterrupt` is raised in the actor's task, so it goes up the tree as from a
+        nursery); any other is logged, and dispatch goes on (a `BaseException` too: handlers
+        run in a trio system task, which must never raise)."""
         owner = CURRENT.get()
         if owner is not None and owner.crash(exc):  # an actor's handler: let it crash
             return

@@ -53,6 +53,7 @@ class Incarnation:
         "scope",
         "slot",
         "task",
+        "timer",
         "waiters",
     )
 
@@ -63,8 +64,9 @@ class Incarnation:
         self.ports: weakref.WeakSet[Any] | None = None
         # Ports whose handlers it set up: those it does not own lose them when it ends.
         self.attached: weakref.WeakSet[Any] | None = None
-        self.handlers: set[trio.CancelScope] | None = None
-        self.failure: Exception | None = None  # from a message handler that raised
+        # Its async handlers still running, each with the port core it keeps busy.
+        self.handlers: dict[trio.CancelScope, Any] | None = None
+        self.failure: BaseException | None = None  # from a message handler that raised
         self.ended = False  # its end() began: handlers are cancelled, ports about to close
         self.halted = False  # its function ended, it crashed or it was asked to stop
         self.killed = False  # its supervisor gave up waiting for it (its deadline passed)
@@ -73,6 +75,7 @@ class Incarnation:
         self.task: trio.lowlevel.Task | None = None
         self.slot: Sequence[object] = ()  # the slot's ports and buffers it was started with
         self.deadline: float | None = None  # when it was asked to stop: the time it must end by
+        self.timer: list[Any] | None = None  # its deadline's entry in the driver's timers
         # Milestones, each a flag; a task that waits for one is parked in `waiters`.
         self.began = False  # its task is running (siblings begin in spawn order)
         self.ready = False  # began; for a child of Supervisor.start(), called started()
@@ -123,8 +126,9 @@ class Incarnation:
         """Whether `port` is one of the slot's: it outlives this incarnation."""
         return any(p is port for p in self.slot)
 
-    def crash(self, exc: Exception) -> bool:
-        """A message handler of this incarnation raised: the incarnation crashes with `exc`.
+    def crash(self, exc: BaseException) -> bool:
+        """A message handler of this incarnation raised: the incarnation crashes with `exc`
+        (or, for a `BaseException` such as `KeyboardInterrupt`, raises it in its task).
 
         Returns `False` if the incarnation is already over (the caller logs the error).
         """
@@ -142,20 +146,21 @@ class Incarnation:
         self.scope.cancel()
 
     @contextmanager
-    def handler_scope(self) -> Iterator[None]:
-        """Run an async handler so that the end of this incarnation cancels it."""
+    def handler_scope(self, core: Any = None) -> Iterator[None]:
+        """Run an async handler (of the port `core`) so that the end of this incarnation
+        cancels it."""
         scope = trio.CancelScope()
         if self.ended or self.halted:  # an actor's handlers never outlive it
             scope.cancel()
         handlers = self.handlers
         if handlers is None:
-            handlers = self.handlers = set()
-        handlers.add(scope)
+            handlers = self.handlers = {}
+        handlers[scope] = core
         try:
             with scope:
                 yield
         finally:
-            handlers.discard(scope)
+            handlers.pop(scope, None)
             if not handlers and self.idle is not None:
                 self.idle.set()
 
@@ -173,6 +178,13 @@ class Incarnation:
         for scope in handlers:
             scope.cancel()
         return True
+
+    def free_ports(self) -> None:
+        """Given up on: the ports its stuck handlers hold go on without them (the next
+        incarnation gets their next message; a handler that ends later frees nothing)."""
+        for core in list((self.handlers or {}).values()):
+            if core is not None and core.busy:
+                core.forsake()
 
     async def end(self) -> None:
         """Cancel this incarnation's async handlers, wait for them, close every port it owns."""

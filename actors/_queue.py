@@ -125,6 +125,7 @@ class PortCore:
         "dispatcher",
         "drained",
         "enabled",
+        "generation",
         "handle",
         "id",
         "idle",
@@ -156,6 +157,7 @@ class PortCore:
         self.dispatcher: Dispatcher | None = None  # of the run that last scheduled this core
         self.scheduled = False  # in the dispatcher's heap
         self.busy = False  # an async handler of this port is still running
+        self.generation = 0  # counts abandoned handlers: a stale one must not release
         self.collectable = False  # collecting it while entangled is its normal end: no warning
         self.reads: Reads | None = None  # told of every message taken (a relay's flow control)
         self.idle: trio.Event | None = None  # set when busy ends, if a receive() waits for it
@@ -275,6 +277,12 @@ class PortCore:
             trio.lowlevel.reschedule(task, outcome.Value(AGAIN))
         elif self.handle is not None:
             self.settle()
+
+    def forsake(self) -> None:
+        """The async handler in hand was given up on (its actor's deadline passed): the
+        port goes on without it, and its late end releases nothing."""
+        self.generation += 1
+        self.release()
 
     def head_wanted(self) -> bool:
         """Whether the oldest queued item has listeners to go to."""
@@ -463,12 +471,14 @@ async def _finish_async(core: PortCore, pending: Coroutine[Any, Any, None]) -> N
 
     A handler an actor set up is cancelled when that actor's incarnation ends.
     """
+    generation = core.generation
     try:
         owner = CURRENT.get()
         if owner is None:
             await pending
         else:
-            with owner.handler_scope():
+            with owner.handler_scope(core):
                 await pending
     finally:
-        core.release()
+        if core.generation == generation:  # else it was given up on, and the port went on
+            core.release()

@@ -74,7 +74,10 @@ class Backoff:
         Returns:
             The wait in seconds: `min(cap, initial * factor**recent)`.
         """
-        return min(self.cap, self.initial * self.factor**recent)
+        try:
+            return min(self.cap, self.initial * self.factor**recent)
+        except OverflowError:  # factor**recent is beyond a float: far beyond the cap
+            return self.cap
 
 
 @final
@@ -89,9 +92,13 @@ class SupervisorStatistics:
     children: int
     """Children not yet stopped for good."""
     running: int
-    """Children with an incarnation running."""
+    """Children in state `RUNNING` (an incarnation scheduled or running)."""
     restarting: int
-    """Children down and waiting to start again."""
+    """Children in state `RESTARTING`: being stopped for a restart, or down and waiting to
+    start again."""
+    stopping: int
+    """Children in state `STOPPING`: stopped for good once their incarnation has ended.
+    `running + restarting + stopping == children`."""
     restarts: int
     """Restarts since it was opened (a group restart counts once)."""
     intensity_left: int

@@ -42,6 +42,7 @@ from ._log import debug, logger
 from ._owner import CURRENT, Incarnation, adopt
 from ._ports import _NoPublicConstructor
 from ._restart import Backoff, Restart, RestartStrategy, SupervisorStatistics
+from ._threads import get_ident, wrong_thread
 from ._tree import ActorTree, supervisor_node
 
 DEFAULT_SHUTDOWN = 5.0
@@ -67,6 +68,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
         "_by_name",
         "_children",
         "_closed",
+        "_closed_at",
         "_context",
         "_driver",
         "_gave_up",
@@ -81,6 +83,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
         "_restarts",
         "_spawned",
         "_strategy",
+        "_thread",
         "_within",
     )
 
@@ -108,10 +111,12 @@ class Supervisor(metaclass=_NoPublicConstructor):
         self._restart_times: deque[float] = deque()
         self._restarts = 0
         self._closed = False
+        self._closed_at: float | None = None  # when its block ended (statistics() after it)
         self._gave_up: TooManyRestartsError | None = None
         self._driver = Driver(self)
         self._last: Incarnation | None = None  # launched last: the next child begins after it
         self._inner = False  # runs a process actor's incarnation: the parent logs its crash
+        self._thread = get_ident()  # the thread of its run: the only one that may change it
 
     def __repr__(self) -> str:
         return f"<Supervisor {self._path} {self._strategy.value} children={len(self._children)}>"
@@ -182,7 +187,8 @@ class Supervisor(metaclass=_NoPublicConstructor):
             TypeError: `fn` is not an async function (or is a coroutine: pass the function
                 and its arguments, not `fn(...)`), `restart` is not a
                 [`Restart`][actors.Restart], or `shutdown` is neither a number nor `None`.
-            RuntimeError: the supervisor is closed or stopping.
+            RuntimeError: the supervisor is closed or stopping, or this was called from a
+                thread outside its trio run (use `trio.from_thread.run_sync`).
         """
         actor, coro = self._prepare(fn, args, name, restart, shutdown, None, process)
         self._launch(actor, actor._incarnation, coro, self._last, "began")
@@ -203,7 +209,8 @@ class Supervisor(metaclass=_NoPublicConstructor):
         delivered as a message would be (cloned, ports and buffers in it transferred to the
         caller). Arguments are handled as by `spawn`. A child that crashes before calling
         `started()` is not restarted: its exception is raised here. If this call is
-        cancelled before the child is ready, the child is stopped for good. A restarted
+        cancelled before the child is ready, the child is stopped for good at once (ahead
+        of any ordered shutdown). A restarted
         incarnation calls `started()` too; it only marks the child ready there.
 
         Args:
@@ -220,7 +227,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
         Raises:
             RuntimeError: the child ended before calling `started()` without raising (it
                 returned, or was stopped: the message says by what), or the supervisor is
-                closed or stopping.
+                closed or stopping, or this was called from another thread's trio run.
             DataCloneError: `args`, or the value given to `started()`, cannot be cloned.
             ValueError: as for `spawn`.
             TypeError: as for `spawn`.
@@ -250,6 +257,14 @@ class Supervisor(metaclass=_NoPublicConstructor):
         starter: Starter | None,
         process: bool = False,
     ) -> tuple[ActorHandle, Coroutine[Any, Any, object] | None]:
+        if self._thread != get_ident():
+            call = "start" if starter is not None else "spawn"
+            raise wrong_thread(
+                f"Supervisor.{call}()",
+                "supervisor",
+                f"call it through trio.from_thread.{'run' if call == 'start' else 'run_sync'}"
+                f"(sup.{call}, ...); nothing was started or detached",
+            )
         if self._closed:
             raise RuntimeError(f"supervisor {self._path} is closed")
         if self._driver.stopping:
@@ -302,7 +317,9 @@ class Supervisor(metaclass=_NoPublicConstructor):
             if name in self._by_name:
                 raise ValueError(f"supervisor {self._path} already has a child named {name!r}")
             return name, None
-        base = getattr(fn, "__name__", None) or "actor"
+        base = getattr(fn, "__name__", None)
+        if not isinstance(base, str) or not base or "/" in base:
+            base = "actor"  # a name must be a non-empty str without '/'
         n = self._names.get(base, 0)
         while True:
             n += 1
@@ -363,44 +380,45 @@ class Supervisor(metaclass=_NoPublicConstructor):
         CURRENT.set(inc)
         structlog.contextvars.bind_contextvars(actor=actor._path)
         inc.task = trio.lowlevel.current_task()
-        failure: Exception | None = None
+        failure: BaseException | None = None
         try:
             with inc.scope:
                 if after is not None:
                     await after.reach(milestone)
                 inc.mark("began")
-                debug("actor_started", incarnation=inc.number)
-                if coro is None:
-                    coro = self._call(actor, inc)
-                if not actor._with_status:
-                    inc.mark("ready")
-                awaited, coro = coro, None
-                await awaited
-        except Exception as exc:
+                if not inc.halted:  # stopped before it began: its function never runs
+                    debug("actor_started", incarnation=inc.number)
+                    if coro is None:
+                        coro = self._call(actor, inc)
+                    if not actor._with_status:
+                        inc.mark("ready")
+                    awaited, coro = coro, None
+                    await awaited
+        except BaseException as exc:  # a crash; or a KeyboardInterrupt, a SystemExit, ...
             failure = exc
-        except BaseException:
-            self._ended(actor, inc)
-            await inc.end()
-            inc.mark("finished")
-            raise
         finally:
             if coro is not None:  # stopped before it began: its coroutine never ran
                 coro.close()
         self._ended(actor, inc)
-        if inc.killed:
-            return  # given up on at its deadline: the driver has handled its end
-        if not (actor._stop_requested or self._driver.stopping):
+        if inc.killed:  # given up on at its deadline: the driver has handled its end; its
+            await inc.end()  # handlers still run, though, and nothing outlives the block
+            return
+        failure = failure or inc.failure
+        fatal = failure if failure is not None and not isinstance(failure, Exception) else None
+        crash = failure if isinstance(failure, Exception) else None
+        if fatal is not None:  # not a crash: it goes up, as from a nursery, and stops the tree
+            actor._stop_requested = True  # not restarted; the shutdown it starts skips it
+        elif not (actor._stop_requested or self._driver.stopping):
             actor._reclaim()  # the slot's ports move on, queues and all, to the next one
         await inc.end()
         if inc.killed:
             return
-        failure = failure or inc.failure
-        if failure is not None and not self._inner:
-            logger(actor=actor._path).error(
-                "actor_crashed", incarnation=inc.number, exc_info=failure
-            )
+        if crash is not None and not self._inner:
+            logger(actor=actor._path).error("actor_crashed", incarnation=inc.number, exc_info=crash)
         inc.mark("finished")
-        self._driver.exited(actor, inc, failure)
+        self._driver.exited(actor, inc, crash)
+        if fatal is not None:
+            raise fatal
 
     @staticmethod
     def _ended(actor: ActorHandle, inc: Incarnation) -> None:
@@ -429,6 +447,12 @@ class Supervisor(metaclass=_NoPublicConstructor):
 
     def _stop(self, actor: ActorHandle) -> None:
         """Stop `actor` for good (`ActorHandle.cancel`)."""
+        if self._thread != get_ident():
+            raise wrong_thread(
+                "ActorHandle.cancel()",
+                "actor",
+                "call it through trio.from_thread.run_sync(handle.cancel); nothing changed",
+            )
         self._driver.stop(actor)
 
     def _finish(self, actor: ActorHandle, error: BaseException | None = None) -> None:
@@ -463,7 +487,17 @@ class Supervisor(metaclass=_NoPublicConstructor):
         As `Nursery.cancel_scope.cancel()`: the block's body is cancelled at once. The
         children are stopped one at a time, the last spawned first, each within its
         `shutdown` deadline; every child's ports are closed once it has finished. Idempotent.
+
+        Raises:
+            RuntimeError: called from a thread outside the trio run that owns the supervisor
+                (call it through `trio.from_thread.run_sync(sup.cancel)`); nothing changed.
         """
+        if self._thread != get_ident():
+            raise wrong_thread(
+                "Supervisor.cancel()",
+                "supervisor",
+                "call it through trio.from_thread.run_sync(sup.cancel); nothing changed",
+            )
         self._driver.shut_down()
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
@@ -471,6 +505,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
     def _close(self) -> None:
         """The block is over: nothing can be spawned any more."""
         self._closed = True
+        self._closed_at = trio.current_time()
         for actor in list(self._children):  # only if the driver never ran (a failed entry)
             self._finish(actor)
         opener = self._opener
@@ -486,7 +521,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
             The supervisor's state now; the snapshot does not change afterwards.
         """
         states = [c._state for c in self._children]
-        now = trio.current_time()
+        now = self._closed_at if self._closed_at is not None else trio.current_time()
         recent = sum(1 for t in self._restart_times if t >= now - self._within)
         return SupervisorStatistics(
             path=self._path,
@@ -494,6 +529,7 @@ class Supervisor(metaclass=_NoPublicConstructor):
             children=len(states),
             running=states.count(ActorState.RUNNING),
             restarting=states.count(ActorState.RESTARTING),
+            stopping=states.count(ActorState.STOPPING),
             restarts=self._restarts,
             intensity_left=max(0, self._max_restarts - recent),
             gave_up=self._gave_up is not None,
@@ -539,13 +575,18 @@ def _check_async(fn: object) -> None:
 
 
 def _checked_shutdown(shutdown: object) -> float | None:
+    """`shutdown` as a float, or `None` for no deadline (infinity is `None`)."""
     if shutdown is None or shutdown is DEFAULT_SHUTDOWN:
         return shutdown
     if isinstance(shutdown, bool) or not isinstance(shutdown, int | float):
         raise TypeError(f"shutdown must be a number of seconds or None, not {shutdown!r}")
-    if math.isnan(shutdown) or shutdown < 0:
+    if shutdown != shutdown or shutdown < 0:  # NaN, or negative
         raise ValueError(f"shutdown must be >= 0 seconds (or None), not {shutdown!r}")
-    return None if math.isinf(shutdown) else float(shutdown)
+    try:
+        seconds = float(shutdown)
+    except OverflowError:  # an int beyond any float: no deadline, as infinity
+        return None
+    return None if math.isinf(seconds) else seconds
 
 
 def open_supervisor(
@@ -627,6 +668,11 @@ async def _supervising(
     if opener is not None:
         if opener._supervisors is None:
             opener._supervisors = []
+        if any(other._path == path for other in opener._supervisors):
+            raise ValueError(
+                f"{opener._path} already has an open supervisor at {path!r}: give this one"
+                " a name (open_supervisor(name=...)) so that every path in the tree is unique"
+            )
         opener._supervisors.append(sup)
     async with _running(sup):
         yield sup
