@@ -1,1 +1,4 @@
-"""What crosses a process boundary: frames, fds and shared memory (never imported by the core)."""
+"""The wire: what carries ports, messages and buffers between processes and hosts.
+
+Built on the in-process core (ports, queues, clone), never imported by it.
+"""
