@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 from _helpers import checkout_env, close_ports
 
 import actors._memfd
@@ -653,6 +654,22 @@ async def test_receive_frame_refuses_a_bad_frame_and_closes_its_fds(
             expected = trio.BrokenResourceError if close else shm.BadFrameError
             with pytest.raises(expected, match=error):
                 await shm.receive_frame(ours, max_fds=max_fds)
+        with pytest.raises(BrokenPipeError):
+            os.write(writer, b"x")
+        os.close(writer)
+
+
+async def test_a_receive_cancelled_mid_frame_closes_the_fds_it_took() -> None:
+    """Cancelled while it waits for the rest of a payload, receive_frame closes its fds."""
+    with _no_fd_left():
+        reader, writer = os.pipe()
+        async with _socketpair() as (raw, ours):
+            raw.sendmsg([_header(10, 1) + b"abc"], _rights([reader]))
+            os.close(reader)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(shm.receive_frame, ours)
+                await trio.testing.wait_all_tasks_blocked()
+                nursery.cancel_scope.cancel()
         with pytest.raises(BrokenPipeError):
             os.write(writer, b"x")
         os.close(writer)
