@@ -1,0 +1,1 @@
+"""The layer that carries ports across processes; the in-process core never imports it."""
