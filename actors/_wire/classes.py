@@ -66,7 +66,8 @@ class ClassInfo:
     name: tuple[str, str] = ("", "")
     """`(module, qualname)` as sent; `__main__` for this process's main script."""
     refusal: str | None = None
-    """Why its instances cannot cross: clone's reason, or why the wire cannot name it."""
+    """Why its instances cannot cross: clone's reason (kind REFUSED), or why the wire cannot
+    name the class (any kind: the sender checks what clone checks first)."""
     risky: bool = False
     """Whether rebuilding an instance runs code of the class (a `__new__`, a `_make`), so the
     sender checks with a structured clone that it can be rebuilt."""
@@ -180,5 +181,5 @@ def _named(cls: type, found: ClassInfo) -> ClassInfo:
             f"cannot send a {qualname!r} object to another process: the wire names a class "
             f"by its module and qualified name, and {e}"
         )
-        return attrs.evolve(found, kind=REFUSED, refusal=refusal)
+        return attrs.evolve(found, refusal=refusal)
     return attrs.evolve(found, name=(MAIN if module == _main[0] else module, qualname))

@@ -10,7 +10,7 @@ count read from a frame preallocates, and the hashing of keys that a frame could
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Final
 
 import msgspec
 from msgspec.msgpack import Ext
@@ -21,7 +21,7 @@ from .._exceptions import DataCloneError
 from .._transfer import Transferable
 from . import leaves
 from .decoder import Malformed, Rebuild
-from .encoder import ATOMS, STRS, Encoder
+from .encoder import ATOMS, Encoder
 from .leaves import Inexpressible
 
 __all__ = ["DecodeError", "decode", "encode"]
@@ -60,35 +60,47 @@ def encode(message: object, transfer: list[Transferable]) -> tuple[bytes, list[T
             detached object.
     """
     t = type(message)
-    data: bytes | None = None
     try:  # the fast paths: a scalar, a tuple of scalars, a dict of str to scalars
-        if t in ATOMS:
+        if t in _ATOMS:
             data = _pack(message)
-        elif t is tuple:
-            if ATOMS.issuperset(map(type, message)):  # type: ignore[call-overload]
+            return (data, transfer) if not transfer else (data, _checked(transfer))
+        if t is tuple:
+            for v in message:  # type: ignore[attr-defined]
+                if type(v) not in _ATOMS:
+                    break
+            else:
                 data = _pack(message)
+                return (data, transfer) if not transfer else (data, _checked(transfer))
         elif t is dict:
-            d: dict[Any, Any] = message  # type: ignore[assignment]
-            if STRS.issuperset(map(type, d)) and ATOMS.issuperset(map(type, d.values())):
-                data = _pack(d)
+            for k, v in message.items():  # type: ignore[attr-defined]
+                if type(k) is not str or type(v) not in _ATOMS:
+                    break
+            else:
+                data = _pack(message)
+                return (data, transfer) if not transfer else (data, _checked(transfer))
     except (OverflowError, UnicodeEncodeError):  # beyond 64 bits, or lone surrogates
-        if t in ATOMS:
-            data = _pack(leaves.atom(message))  # type: ignore[arg-type]
-    if data is None:
-        write = leaves.ENCODERS.get(t)
-        if write is not None:
-            try:
-                data = _pack(write(message))
-            except Inexpressible as e:
-                raise DataCloneError(f"{e} ({_short(message)})", value=message) from None
-        else:
-            data = _encode(message, transfer)
-    if transfer:
-        for i, item in enumerate(transfer):  # as _clone.serialize, after the message
-            reason = item._transfer_refusal()
-            if reason is not None:
-                raise DataCloneError(reason, value=item, path=f"transfer[{i}]")
-    return data, transfer
+        if t in _ATOMS:
+            return _pack(leaves.atom(message)), _checked(transfer)  # type: ignore[arg-type]
+    write = leaves.ENCODERS.get(t)
+    if write is None:
+        return _encode(message, transfer), _checked(transfer)
+    try:
+        return _pack(write(message)), _checked(transfer)
+    except Inexpressible as e:
+        raise DataCloneError(f"{e} ({_short(message)})", value=message) from None
+
+
+_ATOMS: Final = ATOMS
+
+
+def _checked(transfer: list[Transferable]) -> list[Transferable]:
+    """`transfer`, once none of it is detached (checked after the message, as
+    `_clone.serialize` checks)."""
+    for i, item in enumerate(transfer):
+        reason = item._transfer_refusal()
+        if reason is not None:
+            raise DataCloneError(reason, value=item, path=f"transfer[{i}]")
+    return transfer
 
 
 def _encode(message: object, transfer: list[Transferable]) -> bytes:

@@ -218,7 +218,7 @@ def _class(r: Rebuild, token: list[Any]) -> object:
         cls, found = classes.resolve(module, qualname)
     except LookupError as e:
         raise Bad(str(e.args[0])) from None
-    if found.kind != kind:
+    if found.kind != kind or found.refusal is not None:
         what = found.refusal or f"it is {classes.KIND_NAMES[found.kind]} here"
         said = classes.KIND_NAMES[kind] if 0 <= kind < len(classes.KIND_NAMES) else f"kind {kind}"
         raise Bad(f"class {module}.{qualname} was sent as {said}, but {what}")

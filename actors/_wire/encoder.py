@@ -179,9 +179,12 @@ class Encoder:
         else:
             token.append(done)
 
-    def class_index(self, cls: type, found: ClassInfo) -> int:
+    def class_index(self, x: object, found: ClassInfo) -> int:
+        cls = type(x)
         index = self.classes.get(id(cls))
         if index is None:
+            if found.refusal is not None:  # the wire cannot name it
+                raise _Failure(found.refusal, x)
             index = self.classes[id(cls)] = len(self.classes)
             self.out.append([CLASS, found.kind, *found.name, *found.fields])
         if found.risky or (self.keys and found.kind != classes.ENUM):
@@ -201,13 +204,13 @@ class Encoder:
         elif kind == classes.TRANSFERABLE:
             self.transferable(x)
         else:
-            raise _Failure(found.refusal or "", x)
+            raise _Failure(found.refusal or "", x)  # clone's reason
 
     def fields(self, x: object, found: ClassInfo) -> None:
         names = found.fields
         originals = [getattr(x, n, _MISSING) for n in names]
         self.keep.append(originals)
-        index = self.class_index(type(x), found)
+        index = self.class_index(x, found)
         frozen = found.kind == classes.FROZEN
         if self.flat(originals):
             self.register(x)
@@ -223,7 +226,7 @@ class Encoder:
             self.items(originals, lambda i: f".{names[i]}")
 
     def named_tuple(self, x: tuple[Any, ...], found: ClassInfo) -> None:
-        index = self.class_index(type(x), found)
+        index = self.class_index(x, found)
         if self.flat(x):
             self.register(x)
             self.out.append([NAMEDTUPLE_FLAT, index, *x])
@@ -241,7 +244,7 @@ class Encoder:
                 "(the receiver makes the group from its members)"
             )
             raise _Failure(reason, x)
-        index = self.class_index(type(x), found)
+        index = self.class_index(x, found)
         attributes = list(x.__dict__.items())
         token: list[Any] = [EXCEPTION, index, len(attributes), 0]
         self.out.append(token)
@@ -295,7 +298,7 @@ class Encoder:
         if type(x._value_) not in _clone.ATOMIC:  # clone's rule: shared, so immutable
             _clone._enum_member(_clone._Cloner({}), x)
         cls = type(x)
-        index = self.class_index(cls, found)
+        index = self.class_index(x, found)
         name = x._name_
         if name is not None and cls.__members__.get(name) is x:
             self.out.append([ENUM, index, self.scalar(name)])

@@ -10,7 +10,9 @@ from __future__ import annotations
 import datetime
 import decimal
 import functools
+import os
 import pathlib
+import re
 import struct
 import uuid
 import zoneinfo
@@ -161,7 +163,7 @@ def _read_zone(data: bytes, at: int) -> datetime.tzinfo | None:
         return datetime.timezone(offset, data[at + 1 + _MICROSECONDS.size :].decode(_UTF8, _PASS))
     if kind == _ZONE:
         key = data[at + 1 :].decode("ascii")
-        if key not in _zone_keys():
+        if not _known_zone(key):
             raise ValueError(f"no time zone {key!r} here")
         return zoneinfo.ZoneInfo(key)
     raise ValueError(f"unknown zone kind {kind}")
@@ -170,9 +172,22 @@ def _read_zone(data: bytes, at: int) -> datetime.tzinfo | None:
 _UTF8, _PASS = "utf-8", "surrogatepass"
 
 
+_ZONE_KEY: Final = re.compile(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*")
+
+
+def _known_zone(key: str) -> bool:
+    """Whether `key` names a zone this machine has: a file under `zoneinfo.TZPATH` (where
+    ZoneInfo looks first), or one the tzdata package lists. ZoneInfo would otherwise import
+    a module of tzdata that the key names."""
+    if len(key) > 255 or not _ZONE_KEY.fullmatch(key):
+        return False
+    if any(os.path.isfile(os.path.join(root, key)) for root in zoneinfo.TZPATH):
+        return True
+    return key in _listed_zones()
+
+
 @functools.cache
-def _zone_keys() -> frozenset[str]:
-    """The zone keys this machine has: a key from the wire is looked up only if listed."""
+def _listed_zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
