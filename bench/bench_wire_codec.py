@@ -5,14 +5,16 @@
 
 Each figure is ns per call of ``actors._wire.codec.encode(value, [])`` and of ``decode(data,
 [])``, for values every message to another process looks like: an int, a short str, a small
-protocol tuple, a dict of 10 str to int. Baselines, measured in the same process with repeats
-interleaved: ``msgspec.msgpack.encode``/``decode`` of the same value (a raw msgspec round trip
-turns the tuple into a list), and ``pickle.dumps``/``loads`` (a reference only: the codec
-never uses pickle). Each figure is the median of its repeats. Target: within 2-3x of msgspec.
+protocol tuple, a dict of 10 str to int; then, for context, a nested dict and a dataclass.
+Baselines, measured in the same process with repeats interleaved: ``msgspec.msgpack.encode``
+and ``decode`` of the same value (a raw msgspec round trip turns the tuple into a list and the
+dataclass into a dict), and ``pickle.dumps``/``loads`` (a reference only: the codec never uses
+pickle). Each figure is the median of its repeats. Target: within 2-3x of msgspec.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import statistics
 import sys
@@ -26,11 +28,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout
 
 from actors._wire.codec import decode, encode  # after the line above
 
+
+@dataclasses.dataclass
+class Job:
+    """A typical typed message (raw msgspec sends it as a map, and decodes a dict)."""
+
+    name: str
+    priority: int
+    args: list[int]
+
+
 VALUES: dict[str, object] = {
     "int": 12345,
     "short str": "hello, world",
     "tuple": ("call", 3, None),
     "dict of 10": {f"key{i}": i for i in range(10)},
+    # For context, beyond the small cases: a stream of tokens on the wire.
+    "nested dict": {"op": "put", "key": "k", "items": [1, 2, 3], "meta": {"n": 1}},
+    "dataclass": Job("build", 3, [1, 2]),
 }
 
 _encoder, _decoder = msgspec.msgpack.Encoder(), msgspec.msgpack.Decoder()

@@ -17,6 +17,7 @@ import gc
 import math
 import pathlib
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -828,6 +829,46 @@ def test_classes_of_the_main_script_travel_as_main() -> None:
         del sys.modules[module.__name__]
 
 
+def _temporary_module(name: str) -> types.ModuleType:
+    module = types.ModuleType(name)
+    job = attrs.make_class("Job", ["n"])
+    job.__module__ = name
+    module.Job = job  # type: ignore[attr-defined]
+    sys.modules[name] = module
+    return module
+
+
+def test_a_class_rebound_in_its_module_is_found_anew() -> None:
+    """A receiver that saw a class by its name sees the new class once the name is rebound."""
+    module = _temporary_module("wire_rebound")
+    try:
+        data, _ = encode(module.Job(1), [])
+        assert type(decode(data, [])) is module.Job
+        module.Job = attrs.make_class("Job", ["n"])
+        module.Job.__module__ = module.__name__
+        assert type(decode(data, [])) is module.Job
+        del sys.modules[module.__name__]
+        with pytest.raises(DecodeError, match="not imported"):
+            decode(data, [])
+    finally:
+        sys.modules.pop(module.__name__, None)
+
+
+def _receive_made_class() -> weakref.ref[type]:
+    module = _temporary_module("wire_collected")
+    data, _ = encode(module.Job(1), [])
+    decode(data, [])
+    del sys.modules[module.__name__]
+    return weakref.ref(module.Job)
+
+
+def test_a_class_received_can_be_collected() -> None:
+    """What the receiver remembers of a class it found does not keep it (or its module) alive."""
+    made = _receive_made_class()
+    gc.collect()
+    assert made() is None
+
+
 def _send_made_class() -> weakref.ref[type]:
     cls = dataclasses.make_dataclass("Made", ["a"])
     cls.__module__ = __name__
@@ -842,6 +883,25 @@ def test_a_class_seen_by_the_codec_can_be_collected() -> None:
     made = _send_made_class()
     gc.collect()
     assert made() is None
+
+
+def test_the_in_process_core_never_imports_the_wire() -> None:
+    """Importing actors (and running a clone) leaves actors._wire unimported."""
+    code = "import actors, sys; actors.structured_clone([1]); print('actors._wire' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False", done.stderr
+
+
+def test_an_enum_member_whose_name_is_not_utf8_is_refused_by_the_sender() -> None:
+    """A member name msgpack cannot hold fails at the sender, not at the receiver."""
+    odd = enum.Enum("Odd", {"\udc80": 1})
+    odd.__module__ = __name__
+    globals()["Odd"] = odd
+    try:
+        with pytest.raises(DataCloneError, match="not valid UTF-8"):
+            encode([odd["\udc80"]], [])
+    finally:
+        del globals()["Odd"]
 
 
 def test_the_instruction_table_follows_the_opcodes() -> None:

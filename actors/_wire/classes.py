@@ -82,6 +82,7 @@ def set_main_module(name: str) -> None:
     _main[0] = name
     _INFOS.clear()
     _REFS.clear()
+    _RESOLVED.clear()
 
 
 def lookup(module: str, qualname: str) -> object:
@@ -101,12 +102,37 @@ def resolve(module: str, qualname: str) -> tuple[type, ClassInfo]:
     """The class a frame names, and its info. Raises `LookupError` when this process has no
     such class (its module not imported, or no class by that name)."""
     local = _main[0] if module == MAIN else module
+    found = _RESOLVED.get((local, qualname))
+    if found is not None:  # still so if sys.modules has the module, and it the class
+        known, where = found[0](), sys.modules.get(local)
+        if known is not None and where is found[1]() and vars(where).get(found[2]) is found[3]():
+            return known, found[4]
     if local not in sys.modules:
         raise LookupError(f"class {module}.{qualname}: module {module!r} is not imported here")
     cls = lookup(local, qualname)
     if not isinstance(cls, type):
         raise LookupError(f"there is no class {module}.{qualname} here")
-    return cls, info(cls)
+    top = qualname.partition(".")[0]
+    where = sys.modules[local]
+    found_info = info(cls)
+    _RESOLVED[local, qualname] = (
+        weakref.ref(cls),
+        weakref.ref(where),
+        top,
+        weakref.ref(vars(where)[top]),
+        found_info,
+    )
+    return cls, found_info
+
+
+# What resolve found, by (module, qualname): weakly (a class and its module can be collected),
+# and checked on each use (the same module in sys.modules, holding the same object under the
+# qualified name's first part). Only names of classes found get here: it grows only with the
+# classes this process receives.
+_RESOLVED: dict[
+    tuple[str, str],
+    tuple[weakref.ref[type], weakref.ref[Any], str, weakref.ref[Any], ClassInfo],
+] = {}
 
 
 # By `id` while the class lives, as _clone caches its handlers: classes made at run time can

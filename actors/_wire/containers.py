@@ -99,7 +99,7 @@ class OpenImmutable(OpenList):
         self, r: Rebuild, token: list[Any], n: int, kind: type, make: Any, segment: Any
     ) -> None:
         arity(token, 2, 3)
-        super().__init__(n)
+        self.left, self.items = n, []
         self.kind, self.make, self.segment = kind, make, segment
         self.alias = token[2] if len(token) == 3 else None
         self.fields = bool(token[0] == op.FROZEN)
@@ -128,7 +128,7 @@ class OpenSet(OpenList):
     what = "a set"
 
     def __init__(self, n: int, new: set[Any]) -> None:
-        super().__init__(n)
+        self.left, self.items = n, []
         self.set: set[Any] = new
 
     def close(self, r: Rebuild) -> object:  # as clone: filled once every member is made
@@ -144,7 +144,7 @@ class OpenFields(OpenList):
     what = "an attrs or dataclass instance"
 
     def __init__(self, obj: object, names: tuple[str, ...]) -> None:
-        super().__init__(len(names))
+        self.left, self.items = len(names), []
         self.obj, self.names = obj, names
 
     def close(self, r: Rebuild) -> object:
@@ -188,7 +188,7 @@ class OpenStrDict(OpenDict):
 
     def take(self, value: object, r: Rebuild) -> bool:
         if self.dict is None:
-            if type(value) is not dict or value is not r.memo[-1]:
+            if type(value) is not dict or not r.memo or value is not r.memo[-1]:
                 raise Bad("a DICT_STR starts with a map")
             self.dict = value
         elif self.key is NOTHING:

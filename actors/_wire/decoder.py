@@ -211,9 +211,11 @@ def _missing(r: Rebuild, token: list[Any]) -> object:
 
 
 def _class(r: Rebuild, token: list[Any]) -> object:
-    if len(token) < 4 or not all(type(x) is str for x in token[2:]) or type(token[1]) is not int:
+    if len(token) < 4 or type(token[1]) is not int:
         raise Bad(f"not a CLASS instruction: {_short(token)}")
     kind, module, qualname = token[1:4]
+    if type(module) is not str or type(qualname) is not str:
+        raise Bad(f"not a CLASS instruction: {_short(token)}")
     try:
         cls, found = classes.resolve(module, qualname)
     except LookupError as e:

@@ -41,14 +41,10 @@ from .opcodes import (
     TUPLE_FLAT,
 )
 
-__all__ = ["ATOMS", "STRS", "Encoder"]
+__all__ = ["ATOMS", "Encoder"]
 
 ATOMS: Final = frozenset({type(None), bool, int, float, str})
 """The types msgpack holds as they are (an int only within 64 bits, a str only in UTF-8)."""
-STRS: Final = frozenset({str})
-_ATOMS = ATOMS
-_STRS = STRS
-
 _INT_MIN: Final = -(2**63)
 _INT_MAX: Final = 2**64 - 1
 
@@ -112,13 +108,14 @@ class Encoder:
 
     def flat(self, items: Any) -> bool:
         """Whether `items` (a collection) are all scalars msgpack holds as they are."""
-        if not _ATOMS.issuperset(map(type, items)):
-            return False
+        for v in items:  # a loop: issuperset(map(...)) would build a set
+            if type(v) not in ATOMS:
+                return False
         return not self.careful or all(map(_plain, items))
 
     def value(self, x: object) -> None:
         t = type(x)
-        if t in _ATOMS:
+        if t in ATOMS:
             self.out.append(self.scalar(x) if self.careful else x)
             return
         write = leaves.ENCODERS.get(t)
@@ -152,7 +149,7 @@ class Encoder:
                 token, error = waiting
                 token[3] = 1
                 token.extend(
-                    a if type(a) in _ATOMS and (not self.careful or _plain(a)) else None
+                    a if type(a) in ATOMS and (not self.careful or _plain(a)) else None
                     for a in error.args
                 )
 
@@ -161,7 +158,7 @@ class Encoder:
         i = 0
         try:
             for i, v in enumerate(items):  # noqa: B007 (the handler reads i)
-                if type(v) in _ATOMS and not careful:
+                if type(v) in ATOMS and not careful:
                     out.append(v)
                 elif v is _MISSING:
                     out.append([MISSING])
@@ -285,13 +282,13 @@ class Encoder:
     def value_or_none(self, x: object) -> None:
         """`x`, or `None` if it cannot be sent (a DataCloneError's value, as clone does)."""
         saved = len(self.out), self.next_id, self.memo.copy(), self.classes.copy()
-        groups, risky = self.groups.copy(), self.risky
+        pending, groups, risky = self.pending.copy(), self.groups.copy(), self.risky
         try:
             self.value(x)
         except _Failure:
             del self.out[saved[0] :]
             self.next_id, self.memo, self.classes = saved[1:]
-            self.groups, self.risky = groups, risky
+            self.pending, self.groups, self.risky = pending, groups, risky
             self.out.append(None)
 
     def enum_member(self, x: Any, found: ClassInfo) -> None:
@@ -301,7 +298,7 @@ class Encoder:
         index = self.class_index(x, found)
         name = x._name_
         if name is not None and cls.__members__.get(name) is x:
-            self.out.append([ENUM, index, self.scalar(name)])
+            self.out.append([ENUM, index, name])  # not UTF-8: the careful pass refuses
         elif isinstance(x, enum.Flag) and type(x._value_) is int and _plain(x._value_):
             self.out.append([FLAG, index, x._value_])
         else:
@@ -357,12 +354,12 @@ def _tuple(e: Encoder, x: tuple[Any, ...]) -> None:
 
 def _dict(e: Encoder, x: dict[Any, Any]) -> None:
     e.register(x)
-    if _STRS.issuperset(map(type, x)) and (not e.careful or all(map(_plain, x))):
+    if _str_keys(x) and (not e.careful or all(map(_plain, x))):
         if e.flat(x.values()):
             e.out.append(x.copy())
             return
         flat = {
-            k: v if type(v) in _ATOMS and (not e.careful or _plain(v)) else None
+            k: v if type(v) in ATOMS and (not e.careful or _plain(v)) else None
             for k, v in x.items()
         }
         pairs = [(k, v) for k, v in x.items() if flat[k] is not v]
@@ -380,7 +377,7 @@ def _dict(e: Encoder, x: dict[Any, Any]) -> None:
     e.out.append([DICT, len(items)])
     for k, v in items:
         try:
-            if type(k) in _ATOMS:
+            if type(k) in ATOMS:
                 e.out.append(e.scalar(k))
             else:
                 e.keys += 1
@@ -392,6 +389,13 @@ def _dict(e: Encoder, x: dict[Any, Any]) -> None:
         except _Failure as f:  # as _clone._dict_general
             f.segments.append(f" (a key: {_short(k)})" if f.value is k else f"[{_short(k)}]")
             raise
+
+
+def _str_keys(x: dict[Any, Any]) -> bool:
+    for k in x:  # noqa: SIM110 (faster than all() over a generator)
+        if type(k) is not str:
+            return False
+    return True
 
 
 def _set(e: Encoder, x: set[Any]) -> None:
