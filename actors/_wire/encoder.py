@@ -118,19 +118,20 @@ class Encoder:
         if t in ATOMS:
             self.out.append(self.scalar(x) if self.careful else x)
             return
-        write = leaves.ENCODERS.get(t)
-        if write is not None:
-            try:
-                self.out.append(write(x))
-            except Inexpressible as e:
-                raise _Failure(str(e), x) from None
-            return
+        handler = _HANDLERS.get(t)
+        if handler is None:
+            write = leaves.ENCODERS.get(t)
+            if write is not None:  # atomic: no id
+                try:
+                    self.out.append(write(x))
+                except Inexpressible as e:
+                    raise _Failure(str(e), x) from None
+                return
         k = self.memo.get(id(x))
         if k is not None:
             self.ref(k)
             return
         try:  # as _Cloner.compound
-            handler = _HANDLERS.get(t)
             if handler is not None:
                 handler(self, x)
             else:
@@ -358,11 +359,15 @@ def _dict(e: Encoder, x: dict[Any, Any]) -> None:
         if e.flat(x.values()):
             e.out.append(x.copy())
             return
-        flat = {
-            k: v if type(v) in ATOMS and (not e.careful or _plain(v)) else None
-            for k, v in x.items()
-        }
-        pairs = [(k, v) for k, v in x.items() if flat[k] is not v]
+        flat: dict[str, object] = {}
+        pairs: list[tuple[str, object]] = []
+        careful = e.careful
+        for k, v in x.items():
+            if type(v) in ATOMS and (not careful or _plain(v)):
+                flat[k] = v
+            else:
+                flat[k] = None
+                pairs.append((k, v))
         e.out.append([DICT_STR, len(pairs)])
         e.out.append(flat)
         for k, v in pairs:
