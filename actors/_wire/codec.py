@@ -1,60 +1,157 @@
-"""The wire codec (a minimal stand-in: plain msgpack values, ports and buffers by index)."""
+"""The wire codec: `encode` a message's value into bytes for another process, `decode` it there.
+
+The format is described in `opcodes.py`; `encoder.py` walks a message into tokens and
+`decoder.py` rebuilds it from them; this module holds the two ends. Decoding is bounded:
+msgspec decodes against a fixed type, lengths are checked before anything is allocated, no
+count read from a frame preallocates, and the hashing of keys that a frame could make costly
+(shared tuples, colliding hashes) is charged to a budget proportional to the frame's size.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Final
 
 import msgspec
+from msgspec.msgpack import Ext
 
-from .._buffers import ArrayBuffer
+from .. import _clone
+from .._clone import _error, _Failure, _short, _too_deep
 from .._exceptions import DataCloneError
 from .._transfer import Transferable
+from . import leaves
+from .decoder import Malformed, Rebuild
+from .encoder import ATOMS, Encoder
+from .leaves import Inexpressible
 
-__all__ = ["DecodeError", "encode", "decode"]
+__all__ = ["DecodeError", "decode", "encode"]
 
-_PORT = 1
-_BUFFER = 2
-_COPY = 3
-_TUPLE = 4
+_pack = msgspec.msgpack.Encoder().encode
+
+_Scalar = None | bool | int | float | str
+_Token = _Scalar | Ext | list[_Scalar] | dict[str, _Scalar]
+_FRAME: Final = msgspec.msgpack.Decoder(_Token)
+_STREAM: Final = msgspec.msgpack.Decoder(list[_Token])
 
 
 class DecodeError(Exception):
-    """Bytes that do not decode to a message."""
+    """A frame that is not the encoding of a message this process can rebuild.
+
+    Args:
+        reason: what was wrong.
+        path: where, as a Python expression rooted at `message`.
+    """
+
+    def __init__(self, reason: str, path: str = "message") -> None:
+        super().__init__(f"{path}: {reason}")
+        self.reason = reason
+        self.path = path
 
 
 def encode(message: object, transfer: list[Transferable]) -> tuple[bytes, list[Transferable]]:
-    index = {id(t): i for i, t in enumerate(transfer)}
+    """The message's bytes, and the transferables it holds in the order the bytes refer to
+    them: `transfer` itself (each listed port or buffer is referred to by its index there).
+    Detaches nothing, moves nothing: the caller commits.
 
-    def hook(value: object) -> object:
-        i = index.get(id(value))
-        if i is not None:
-            return msgspec.msgpack.Ext(
-                _PORT if not isinstance(value, ArrayBuffer) else _BUFFER, i.to_bytes(4, "little")
-            )
-        if isinstance(value, ArrayBuffer):
-            return msgspec.msgpack.Ext(_COPY, bytes(value))
-        raise DataCloneError(f"cannot send a {type(value).__qualname__!r} object", value=value)
-
+    Raises:
+        DataCloneError: structured clone refuses the message (its path as clone's: a port not
+            in `transfer`, a function, ...), or it holds what the wire cannot carry (say a
+            datetime whose tzinfo is not a timezone or a ZoneInfo), or `transfer` holds a
+            detached object.
+    """
+    t = type(message)
+    try:  # the fast paths: a scalar, a tuple of scalars, a dict of str to scalars
+        if t in _ATOMS:
+            data = _pack(message)
+            return (data, transfer) if not transfer else (data, _checked(transfer))
+        if t is tuple:
+            for v in message:  # type: ignore[attr-defined]
+                if type(v) not in _ATOMS:
+                    break
+            else:
+                data = _pack(message)
+                return (data, transfer) if not transfer else (data, _checked(transfer))
+        elif t is dict:
+            for k, v in message.items():  # type: ignore[attr-defined]
+                if type(k) is not str or type(v) not in _ATOMS:
+                    break
+            else:
+                data = _pack(message)
+                return (data, transfer) if not transfer else (data, _checked(transfer))
+    except (OverflowError, UnicodeEncodeError):  # beyond 64 bits, or lone surrogates
+        if t in _ATOMS:
+            return _pack(leaves.atom(message)), _checked(transfer)  # type: ignore[arg-type]
+    write = leaves.ENCODERS.get(t)
+    if write is None:
+        return _encode(message, transfer), _checked(transfer)
     try:
-        return msgspec.msgpack.encode(message, enc_hook=hook), transfer
-    except (TypeError, ValueError) as exc:
-        raise DataCloneError(str(exc), value=message) from None
+        return _pack(write(message)), _checked(transfer)
+    except Inexpressible as e:
+        raise DataCloneError(f"{e} ({_short(message)})", value=message) from None
+
+
+_ATOMS: Final = ATOMS
+
+
+def _checked(transfer: list[Transferable]) -> list[Transferable]:
+    """`transfer`, once none of it is detached (checked after the message, as
+    `_clone.serialize` checks)."""
+    for i, item in enumerate(transfer):
+        reason = item._transfer_refusal()
+        if reason is not None:
+            raise DataCloneError(reason, value=item, path=f"transfer[{i}]")
+    return transfer
+
+
+def _encode(message: object, transfer: list[Transferable]) -> bytes:
+    """A message that is not a single flat value, as a STREAM."""
+    moved = {id(item): i for i, item in enumerate(transfer)}
+    for careful in (False, True):  # careful: check every int's size and every str's UTF-8
+        encoder = Encoder(moved, careful)
+        try:
+            encoder.value(message)
+        except _Failure as f:
+            raise _error(f, "message") from f.__cause__
+        except RecursionError:
+            raise _too_deep(message) from None
+        try:
+            payload = _pack(encoder.out)
+        except (OverflowError, UnicodeEncodeError):
+            continue
+        if encoder.risky:  # the receiver runs classes' own code to rebuild: try it here
+            _clone.clone_replacing(message, {id(item): item for item in transfer}, "message")
+        return _pack(Ext(leaves.STREAM, payload))
+    raise DataCloneError(
+        "the wire cannot carry a class, field or attribute name that is not valid UTF-8",
+        value=message,
+    )
 
 
 def decode(data: bytes, transferred: Sequence[object]) -> object:
-    def hook(code: int, body: memoryview) -> object:
-        if code in (_PORT, _BUFFER):
-            i = int.from_bytes(body, "little")
-            if i >= len(transferred):
-                raise DecodeError("a transferable index out of range")
-            return transferred[i]
-        if code == _COPY:
-            return ArrayBuffer(bytes(body))
-        raise DecodeError(f"unknown extension {code}")
+    """Rebuild a message from `encode`'s bytes; `transferred[i]` stands for the sender's i-th
+    transferable (the port or buffer the caller made for it).
 
+    Raises:
+        DecodeError: the frame is malformed, names a class this process does not have (or of
+            a kind clone does not rebuild), or rebuilding it failed; never another exception.
+    """
     try:
-        return msgspec.msgpack.decode(data, ext_hook=hook)
-    except DecodeError:
-        raise
-    except Exception as exc:
-        raise DecodeError(str(exc)) from None
+        frame = _FRAME.decode(data)
+    except Exception as e:
+        raise DecodeError(f"not a frame: {e}") from None
+    t = type(frame)
+    if t is list:
+        return tuple(frame)  # type: ignore[arg-type]
+    if t is not Ext:
+        return frame
+    ext: Ext = frame  # type: ignore[assignment]
+    tokens: Sequence[object] = (ext,)  # an extension other than STREAM: a leaf
+    if ext.code == leaves.STREAM:
+        try:
+            tokens = _STREAM.decode(ext.data)
+        except Exception as e:
+            raise DecodeError(f"not a token stream: {e}") from None
+    try:
+        return Rebuild(transferred, len(data)).run(tokens)
+    except Malformed as e:
+        raise DecodeError(e.reason, e.path) from e.__cause__
