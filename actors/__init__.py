@@ -26,6 +26,7 @@ from ._exceptions import ProcessDiedError as ProcessDiedError
 from ._exceptions import RemoteError as RemoteError
 from ._exceptions import ServiceNotFoundError as ServiceNotFoundError
 from ._exceptions import TooManyRestartsError as TooManyRestartsError
+from ._ports import SEND_WINDOW as SEND_WINDOW
 from ._ports import MessageChannel as MessageChannel
 from ._ports import MessagePort as MessagePort
 from ._ports import MessagePortStatistics as MessagePortStatistics
@@ -69,6 +70,7 @@ __all__ = [
     "RemoteError",
     "Restart",
     "RestartStrategy",
+    "SEND_WINDOW",
     "ServiceNotFoundError",
     "SlowMemberPolicy",
     "Supervisor",

@@ -391,7 +391,7 @@ class PortCollection:
                 peer = None if core is None else core.peer
                 if peer is None:
                     self._dead.append(ref.key)
-                elif len(peer.queue) >= bound and peer.backlog() >= bound:
+                elif peer.backlog() >= bound:  # wherever the peer lives
                     full.append(peer)
             self._prune()
             if not full:

@@ -10,7 +10,7 @@ import warnings
 from abc import ABCMeta
 from collections.abc import Iterable
 from types import TracebackType
-from typing import Any, NoReturn, final
+from typing import Any, Final, NoReturn, final
 
 import attrs
 import trio
@@ -26,7 +26,14 @@ from ._receiver import Receiver, current_token
 from ._threads import get_ident, outside_run, wrong_thread
 from ._transfer import Transferable
 
-__all__ = ["MessageChannel", "MessagePort", "MessagePortStatistics"]
+__all__ = ["SEND_WINDOW", "MessageChannel", "MessagePort", "MessagePortStatistics"]
+
+SEND_WINDOW: Final = 1024
+"""How many unread messages a peer may hold before `MessagePort.send()` waits.
+
+A message is read once it leaves the peer's queue, for a `receive()` or a handler. For a peer
+in another process the sender knows of reads from acknowledgements the peer sends every 128
+messages, so it may see the peer as up to 127 messages further behind than it is."""
 
 
 class _NoPublicConstructor(ABCMeta):
@@ -257,15 +264,23 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
     # -- trio's channel face --------------------------------------------------------------
 
     async def send(self, message: object, transfer: Iterable[object] | None = None) -> None:
-        """`post_message` for trio code: the same, but it checkpoints and it tells you.
+        """`post_message` for trio code: the same, but it checkpoints, it tells you, and it
+        waits while the peer is behind.
+
+        Flow control: while the peer has [`SEND_WINDOW`][actors.SEND_WINDOW] or more
+        messages it has not read yet (taken out of its queue by `receive()` or a handler),
+        `send()` waits before it posts; wherever the peer lives, in this process or another.
+        (`post_message` never waits.) Cancelled while it waits, it sends nothing.
 
         Args:
             message: as for `post_message`.
             transfer: as for `post_message`.
 
         Raises:
-            trio.ClosedResourceError: this port was closed or transferred away.
-            trio.BrokenResourceError: the peer is gone; nothing was sent or detached.
+            trio.ClosedResourceError: this port was closed or transferred away (also while
+                it waited); nothing was sent or detached.
+            trio.BrokenResourceError: the peer is gone (also while it waited); nothing was
+                sent or detached.
             DataCloneError: as for `post_message`; nothing was sent or detached.
             TypeError: `transfer` is not iterable.
             RuntimeError: called from a thread outside the trio run that owns the port (call
@@ -273,11 +288,21 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
         """
         self._check_thread("send()", "call it through trio.from_thread.run(port.send, message)")
         await trio.lowlevel.checkpoint_if_cancelled()
-        core = self._core
-        if core is None:
-            raise trio.ClosedResourceError(f"this MessagePort was {self._state}")
-        if core.peer is None:
-            raise trio.BrokenResourceError("the peer port is closed")
+        while True:
+            core = self._core
+            if core is None:
+                raise trio.ClosedResourceError(f"this MessagePort was {self._state}")
+            peer = core.peer
+            if peer is None:
+                raise trio.BrokenResourceError("the peer port is closed")
+            if peer.backlog() < SEND_WINDOW:
+                break
+            wake = trio.Event()  # set when the peer reads, closes or goes
+            peer.watch(wake)
+            try:
+                await wake.wait()
+            finally:
+                peer.unwatch(wake)
         self.post_message(message, transfer)
         await trio.lowlevel.cancel_shielded_checkpoint()
 
