@@ -100,6 +100,13 @@ class Peer(Protocol):
     def drop_oldest(self, count: int) -> list[Item]: ...
 
 
+class Sink(Protocol):
+    """What reads a core's queue instead of this run's tasks (a reader in another process):
+    told of each item added. The items stay queued until that reader has read them."""
+
+    def pushed(self) -> None: ...
+
+
 class Reads(Protocol):
     """Told each time a message leaves a queue for a `receive()` or a handler."""
 
@@ -135,6 +142,7 @@ class PortCore:
         "reads",
         "receivers",
         "scheduled",
+        "sink",
         "thread",
         "token",
     )
@@ -160,6 +168,7 @@ class PortCore:
         self.generation = 0  # counts abandoned handlers: a stale one must not release
         self.collectable = False  # collecting it while entangled is its normal end: no warning
         self.reads: Reads | None = None  # told of every message taken (a relay's flow control)
+        self.sink: Sink | None = None  # reads the queue from elsewhere (see Sink)
         self.idle: trio.Event | None = None  # set when busy ends, if a receive() waits for it
         # The run this end belongs to (its token, and the thread that runs it), or None for
         # an end of no run (made outside any run, never started in one): any thread may use it.
@@ -223,7 +232,7 @@ class PortCore:
         Returns the dropped messages (their ports must be closed).
         """
         queue = self.queue
-        if not queue:
+        if not queue or self.sink is not None:  # what a sink has sent cannot be taken back
             return []
         stamp = queue[0][2]  # the notice takes the place of the oldest item
         dropped: list[Item] = []
@@ -243,6 +252,11 @@ class PortCore:
     def deliver(self, data: Any, ports: Any) -> None:
         """Add an item to this end's queue (called by the peer, or by a relay)."""
         item = (data, ports, next(_stamps))
+        sink = self.sink
+        if sink is not None:
+            self.queue.append(item)
+            sink.pushed()
+            return
         receivers = self.receivers
         if receivers and not self.busy:
             if data is CLOSE:

@@ -1,11 +1,13 @@
-"""A process actor's process: `python -m actors._process.child SOCK LIFELINE NODE PARENT CID`.
+"""A process actor's process: `python -m actors._process.child SOCK LIFELINE NODE PARENT CID
+CURSORS`.
 
 It makes its node (named by its parent), links it to its parent's over the inherited socket,
 waits for `hello` on the control channel, imports the actor's function, and runs one
 incarnation of it under a supervisor with the parent's path, so `current_actor()`, paths and
-supervisors inside work as they would in the parent. When the function ends it sends `done`,
-with the slot's ports going home, and exits. If its parent dies, the lifeline breaks and it
-exits at once, whatever it was doing.
+supervisors inside work as they would in the parent. Its slot ports' queues stay in the
+parent (`actors._wire.home`): it writes how many messages it has read from each into the
+CURSORS page the two share. When the function ends it sends `done` and exits. If its parent
+dies, the lifeline breaks and it exits at once, whatever it was doing.
 """
 
 from __future__ import annotations
@@ -39,19 +41,21 @@ def _watch_lifeline(fd: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    sock_fd, lifeline, node, parent, cid = (int(a) for a in argv)
+    sock_fd, lifeline, node, parent, cid, cursors = (int(a) for a in argv)
     threading.Thread(target=_watch_lifeline, args=(lifeline,), daemon=True).start()
-    trio.run(_child, sock_fd, node, parent, cid)
+    trio.run(_child, sock_fd, node, parent, cid, cursors)
     return 0
 
 
-async def _child(sock_fd: int, name: int, parent: int, cid: int) -> None:
+async def _child(sock_fd: int, name: int, parent: int, cid: int, cursors: int) -> None:
     from .._ports import MessagePort
     from .._queue import PortCore
+    from .._wire.home import map_cursor_page
     from .._wire.node import Node, RemoteEnd, set_local_node
     from .link import SocketLink
 
     node = Node(name)
+    node.up_page = map_cursor_page(cursors)
     set_local_node(node)
     link = SocketLink(node, parent, socket.socket(fileno=sock_fd))
     node.add_link(parent, link, parent=True)
@@ -65,21 +69,22 @@ async def _child(sock_fd: int, name: int, parent: int, cid: int) -> None:
             hello = await control.receive()
         except (trio.EndOfChannel, trio.ClosedResourceError):
             return
-        await _incarnation(control, hello.data)
+        await _incarnation(control, hello)
         control.close()
-        await link.flush()  # `done` and the slot's ports must leave before the process does
+        await link.flush()  # `done`, and all it posted, must leave before the process does
         link.close()
 
 
 async def _incarnation(control: Any, hello: Any) -> None:
     """Run the actor's function once, as the parent asked; then say `done`."""
-    from .._ports import MessagePort
     from .._supervisor import open_inner_supervisor
+    from .._wire import codec
     from .spawn import crash_outcome
 
-    _, info, args, _ = hello
+    _, info, arguments = hello.data
     sys.path[:] = info["path"]
     fn = _import(info["module"], info["qualname"], info["main"])
+    args: Any = codec.decode(arguments, hello.ports)
     if info["log"]:
         _ship_logs(control)
     home: list[Any] = []
@@ -87,7 +92,7 @@ async def _incarnation(control: Any, hello: Any) -> None:
         actor, starter = sup._spawn_here(
             fn, tuple(args), info["name"], info["number"], info["with_status"]
         )
-        actor._ports_home = home.extend
+        actor._ports_home = home.extend  # the slot's ports are kept by the parent: not closed
 
         async def listen() -> None:
             async for event in control:  # ends if the parent goes: then stop as if cancelled
@@ -104,19 +109,19 @@ async def _incarnation(control: Any, hello: Any) -> None:
                     control.post_message(("started", starter.value), starter.ports)
             await actor.wait()
             nursery.cancel_scope.cancel()
-        crash = actor._last_crash
-    slots = [p for p in home if type(p) is MessagePort]
-    back = [p for p in slots if p._core is not None]
-    indices = [i for i, p in enumerate(slots) if p._core is not None]
+    crash = actor._last_crash  # after the block: a cancel ends its body early
     outcome = None if crash is None else crash_outcome(crash)
     try:
-        control.post_message(("done", outcome, indices), back)
+        control.post_message(("done", outcome))
     except Exception:  # the crash does not clone: what can be said about it goes
         assert outcome is not None
-        control.post_message(("done", [None, *outcome[1:]], indices), back)
+        control.post_message(("done", [None, *outcome[1:]]))
 
 
 def _import(module: str, qualname: str, main: str | None) -> Any:
+    from .._wire.classes import set_main_module
+
+    set_main_module("__mp_main__")  # the parent's __main__ is this process's __mp_main__
     if module == "__main__":
         if "__mp_main__" not in sys.modules:  # the parent's script, as multiprocessing does
             namespace = runpy.run_path(main or "", run_name="__mp_main__")

@@ -5,8 +5,8 @@ trio process): `python -m actors._process.child`, given a socketpair to this run
 *lifeline*, a pipe whose other end only this process holds, so the child sees its parent die
 even if nothing else tells it. The two talk over a control channel, a port pair across the
 link: the parent sends `hello` (where the function is, and the arguments, the slot's ports
-moving with them) and `cancel`; the child sends `started` (for `Supervisor.start`), `log`
-(its log events) and `done` (how the incarnation ended, the slot's ports moving home).
+kept here, see `actors._wire.home`) and `cancel`; the child sends `started` (for
+`Supervisor.start`), `log` (its log events) and `done` (how the incarnation ended).
 
 The rules (`docs/explanation/processes.md` states them for users):
 
@@ -33,6 +33,9 @@ from .._exceptions import ProcessDiedError, RemoteError
 from .._log import logger
 from .._ports import MessagePort
 from .._queue import PortCore
+from .._wire import codec
+from .._wire.frames import USER
+from .._wire.home import FREE, SLOT, CursorPage, HomeEnd
 from .._wire.node import RemoteEnd, local_node, new_name
 from .link import SocketLink
 
@@ -113,6 +116,7 @@ async def run_process(sup: Supervisor, actor: ActorHandle, inc: Incarnation) -> 
     child, cid = new_name(), new_name()
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     lifeline, lifeline_keep = os.pipe()
+    page = CursorPage()
     command = [
         sys.executable,
         "-m",
@@ -122,14 +126,19 @@ async def run_process(sup: Supervisor, actor: ActorHandle, inc: Incarnation) -> 
         str(child),
         str(node.name),
         str(cid),
+        str(page.fd),
     ]
     try:
         process = await trio.lowlevel.open_process(
-            command, pass_fds=(theirs.fileno(), lifeline), env=_child_env(), cwd=os.getcwd()
+            command,
+            pass_fds=(theirs.fileno(), lifeline, page.fd),
+            env=_child_env(),
+            cwd=os.getcwd(),
         )
     except BaseException:
         ours.close()
         os.close(lifeline_keep)
+        page.close()
         raise
     finally:
         theirs.close()
@@ -140,10 +149,11 @@ async def run_process(sup: Supervisor, actor: ActorHandle, inc: Incarnation) -> 
     node.add_link(child, link)
     control = _control(node, cid, child)
     done: list[Any] = []
+    homes: list[HomeEnd] = []
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(link.run)
-            _hello(control, actor, inc)
+            homes = _hello(control, actor, inc, page)
             try:
                 await _serve(control, actor, inc, done)
             except trio.Cancelled:
@@ -157,14 +167,25 @@ async def run_process(sup: Supervisor, actor: ActorHandle, inc: Incarnation) -> 
     finally:
         control.close()
         os.close(lifeline_keep)
+        page.close()
         actor._pid = None
         inc.kill = None
+        _slots_back(actor, homes)
     _ended(actor, process, done)
 
 
-def _hello(control: MessagePort, actor: ActorHandle, inc: Incarnation) -> None:
+def _hello(
+    control: MessagePort, actor: ActorHandle, inc: Incarnation, page: CursorPage
+) -> list[HomeEnd]:
+    """Send the child what to run: its function, its arguments, its slot ports (kept here,
+    see `actors._wire.home`). Returns the slot ports' `HomeEnd`s."""
     fn: Where = actor._process
-    ports = [p for p in actor._current if type(p) is MessagePort and p._core is not None]
+    current = list(actor._current)
+    for i, obj in enumerate(current):
+        if type(obj) is MessagePort and obj._core is None:  # closed or moved on: it goes
+            current[i] = _closed_port()  # as a closed port (a detached one cannot travel)
+    actor._current = current
+    ports = [p for p in current if type(p) is MessagePort]
     info = {
         "module": fn.module,
         "qualname": fn.qualname,
@@ -177,7 +198,42 @@ def _hello(control: MessagePort, actor: ActorHandle, inc: Incarnation) -> None:
         "log": structlog.is_configured(),
     }
     args = actor._fresh_args()
-    control.post_message(("hello", info, args, len(ports)), ports)
+    core = control._core
+    assert core is not None
+    assert isinstance(core.peer, RemoteEnd)
+    remote = core.peer
+    node = remote.node
+    # The arguments go as bytes the child decodes once it has imported the function's
+    # module (their classes may live there); their ports ride on the hello's frame.
+    arguments, _ = codec.encode(args, list[Any](ports))
+    payload, _ = codec.encode(("hello", info, arguments), [])
+    homes = [HomeEnd(node, port, remote.location, page, SLOT) for port in ports]
+    seq = remote.send_seq
+    remote.send_seq = seq + 1
+    descriptors = [home.descriptor() for home in homes]
+    node.send(remote.location, USER, remote.cid, 1 - remote.end, seq, payload, descriptors, False)
+    for home in homes:  # what is queued for them follows the hello that makes their ends
+        home.pushed()
+    return homes
+
+
+def _closed_port() -> MessagePort:
+    from .._ports import MessageChannel
+
+    channel = MessageChannel()
+    channel.port1.close()
+    return channel.port2
+
+
+def _slots_back(actor: ActorHandle, homes: list[HomeEnd]) -> None:
+    """The process is gone: its slot ports stay with the slot, holding what it had not read;
+    one it moved on has left the slot (a detached object takes its place)."""
+    current = actor._current
+    for home in homes:
+        if home.state == FREE:
+            for i, obj in enumerate(current):
+                if obj is home.port:
+                    current[i] = home.give_up_slot()
 
 
 async def _serve(
@@ -237,9 +293,8 @@ def _ended(actor: ActorHandle, process: trio.Process, done: list[Any]) -> None:
     """How the incarnation ended: the slot's ports come home; a crash is raised."""
     if not done:
         raise ProcessDiedError(actor._path, process.pid, process.returncode)
-    (data, ports) = done[0]
-    _, outcome, indices = data[0], data[1], data[2]
-    _home(actor, ports, indices)
+    (data, _) = done[0]
+    outcome = data[1]
     if outcome is None:
         return
     error = outcome[0]
@@ -248,20 +303,6 @@ def _ended(actor: ActorHandle, process: trio.Process, done: list[Any]) -> None:
         error.add_note(f"raised in process {process.pid}; its traceback:\n{text}")
         raise error
     raise RemoteError(outcome[2], outcome[3], text)
-
-
-def _home(actor: ActorHandle, ports: tuple[MessagePort, ...], indices: list[int]) -> None:
-    """The slot's ports, back from the child: they replace the ones that went."""
-    current = list(actor._current)
-    slots = [i for i, p in enumerate(current) if type(p) is MessagePort]
-    back = dict(zip(indices, ports, strict=False))
-    for k, i in enumerate(slots):
-        port = back.get(k)
-        if port is None:  # the child moved it away (or it did not come back): detached here
-            port = MessagePort._create(None)
-            port._state = "transferred"
-        current[i] = port
-    actor._current = current
 
 
 def crash_outcome(error: BaseException) -> list[Any]:

@@ -81,6 +81,7 @@ class RemoteEnd:
         "acked",
         "cid",
         "closing",
+        "cursor",
         "drained",
         "early",
         "end",
@@ -126,6 +127,9 @@ class RemoteEnd:
         self.thread = local.thread
         self.token = local.token
         self.id = f"{local.id}>{location:x}"
+        # Where this end writes how many messages it has read, in the page it shares with
+        # the node that keeps its messages until they are read (a HomeEnd), if it has one.
+        self.cursor: int | None = None
         local.reads = self
         node.ends[cid, end] = self
 
@@ -259,6 +263,11 @@ class RemoteEnd:
     def took(self) -> None:
         """The local side took one message out of its queue (to a receive() or a handler)."""
         self.read += 1
+        cursor = self.cursor
+        if cursor is not None:  # before the reader's code runs: a death after it loses none
+            page = self.node.up_page
+            if page is not None:
+                page[cursor] = self.read
         due = self.ack_due
         if due and self.read >= due:
             self.ack_due = 0
@@ -294,6 +303,7 @@ class Node:
         "name",
         "routes",
         "token",
+        "up_page",
     )
 
     def __init__(self, name: int | None = None) -> None:
@@ -307,6 +317,9 @@ class Node:
         self.lost_nodes: set[int] = set()
         self._loop: deque[bytes] = deque()  # frames to ourselves, handled in order
         self._pumping = False
+        # The read cursors shared with the parent node (8-byte counters), for the ends whose
+        # messages the parent keeps until they are read (see HomeEnd); None if none.
+        self.up_page: memoryview | None = None
 
     def __repr__(self) -> str:
         return f"<Node {self.name:x} ends={len(self.ends)} forwards={len(self.forwards)}>"
@@ -543,11 +556,13 @@ class Node:
 
     def adopt(self, descriptor: list[Any]) -> MessagePort:
         """The port a descriptor stands for, made here, its queue filled, not started."""
-        if type(descriptor) is not list or len(descriptor) != 8:
+        if type(descriptor) is not list or len(descriptor) not in (8, 9):
             raise FrameError(
-                "a port descriptor is [cid, end, location, send, recv, queue, early, closing]"
+                "a port descriptor is [cid, end, location, send, recv, queue, early, closing"
+                " (, cursor)]"
             )
-        cid, end, location, send_seq, recv_seq, queued, early, closing = descriptor
+        cid, end, location, send_seq, recv_seq, queued, early, closing = descriptor[:8]
+        cursor = descriptor[8] if len(descriptor) == 9 else None
         core = PortCore(self.token)
         port: MessagePort = MessagePort._create(core)
         for item in _checked_list(queued):
@@ -573,6 +588,11 @@ class Node:
             remote.early[_pos(entry[0])] = (entry[1], entry[2], entry[3])
         if closing is not None:
             remote.closing = _pos(closing)
+        page = self.up_page
+        if cursor is not None and page is not None and location == self.default:
+            if type(cursor) is not int or not 0 <= cursor < len(page):
+                raise FrameError("a port descriptor's cursor is not in the cursor page")
+            remote.cursor = cursor
         return port
 
     def unpack(self, payload: bytes, descriptors: list[Any]) -> tuple[Any, tuple[MessagePort, ...]]:

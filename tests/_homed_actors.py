@@ -1,0 +1,59 @@
+"""Process actors for tests/test_process_homes.py (a child process imports them by name)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import trio
+
+import actors
+
+
+async def reader(
+    inbox: actors.MessagePort,
+    report: actors.MessagePort,
+    control: actors.MessagePort,
+    take: int,
+    how: str,
+) -> None:
+    """Incarnation 1 reads `take` messages, reports each, says it waits, and ends as `how`
+    says when `control` tells it to; later incarnations report everything they read, and
+    talk over the ports inside messages."""
+    number = actors.current_actor().incarnation
+    if number == 1:
+        for _ in range(take):
+            event = await inbox.receive()
+            report.post_message(("got", number, event.data, len(event.ports)))
+        report.post_message(("waiting", os.getpid()))
+        await control.receive()
+        die(how)
+    async for event in inbox:
+        report.post_message(("got", number, event.data, len(event.ports)))
+        for port in event.ports:  # a port carried by an unread message: alive and well
+            port.post_message(("hello from", number))
+            reply = await port.receive()
+            report.post_message(("reply", number, reply.data))
+
+
+async def keeper(inbox: actors.MessagePort, report: actors.MessagePort) -> None:
+    """Reads one message carrying a port and keeps that port; then waits to be killed."""
+    event = await inbox.receive()
+    kept = event.ports[0]
+    kept.post_message("kept")
+    report.post_message(("waiting", os.getpid()))
+    await trio.sleep_forever()
+
+
+async def mover(inbox: actors.MessagePort, report: actors.MessagePort) -> None:
+    """Sends its own slot port `inbox` back to the parent through `report`, then waits."""
+    report.post_message(("here is my inbox", os.getpid()), [inbox])
+    await trio.sleep_forever()
+
+
+def die(how: str) -> None:
+    if how == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif how == "exit":
+        os._exit(3)
+    raise RuntimeError("asked to crash")

@@ -1,0 +1,115 @@
+"""A process actor's slot ports are kept by its parent: however its process ends, the
+messages it had not read go to its next incarnation, none lost and none twice; the ports it
+had read and kept close; a slot port it moved on lives on without it."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from _homed_actors import keeper, mover, reader
+
+from actors import MessageChannel, MessagePort, Restart, open_supervisor
+
+pytestmark = pytest.mark.usefixtures("logs")
+
+
+def children() -> list[int]:
+    """This process's child processes (none may be left after a test)."""
+    found: list[int] = []
+    for task in Path("/proc/self/task").iterdir():
+        text = (task / "children").read_text().split()
+        found.extend(int(pid) for pid in text)
+    return found
+
+
+async def until(port: MessagePort, kind: str) -> tuple[list[Any], Any]:
+    """What arrives at `port` before a message whose first item is `kind`, and that one."""
+    before = []
+    while True:
+        data = (await port.receive()).data
+        if data[0] == kind:
+            return before, data
+        before.append(data)
+
+
+@pytest.mark.parametrize("how", ["kill", "exit", "crash"])
+async def test_what_a_dead_process_had_not_read_goes_to_the_next_incarnation(how: str) -> None:
+    inbox, report, control = MessageChannel(), MessageChannel(), MessageChannel()
+    with trio.fail_after(15):
+        async with open_supervisor() as sup:
+            sup.spawn(reader, inbox.port2, report.port2, control.port2, 3, how, process=True)
+            for i in range(10):
+                inbox.port1.post_message(i)
+            got, _ = await until(report.port1, "waiting")
+            control.port1.post_message("now")  # SIGKILL, os._exit(3) or an exception
+            while len(got) < 10:
+                got.append((await report.port1.receive()).data)
+            sup.cancel()
+    assert [(inc, n) for _, inc, n, _ in got] == [(1, 0), (1, 1), (1, 2)] + [
+        (2, n) for n in range(3, 10)
+    ]
+    assert children() == []
+
+
+async def test_a_port_in_an_unread_message_is_still_alive_in_the_next_incarnation() -> None:
+    inbox, report, control, carried = (MessageChannel() for _ in range(4))
+    with trio.fail_after(15):
+        async with open_supervisor() as sup:
+            sup.spawn(reader, inbox.port2, report.port2, control.port2, 1, "kill", process=True)
+            inbox.port1.post_message(0)
+            inbox.port1.post_message("a port", [carried.port2])
+            await until(report.port1, "waiting")
+            carried.port1.post_message("queued before the crash")  # kept with the port
+            control.port1.post_message("now")
+            _, got = await until(report.port1, "got")
+            assert got == ("got", 2, "a port", 1)
+            assert (await carried.port1.receive()).data == ("hello from", 2)
+            carried.port1.post_message("welcome")
+            _, reply = await until(report.port1, "reply")
+            sup.cancel()
+    # the message queued at the carried port before the death came first
+    assert reply == ("reply", 2, "queued before the crash")
+    assert children() == []
+
+
+async def test_a_port_a_dead_incarnation_had_read_closes() -> None:
+    inbox, report, carried = MessageChannel(), MessageChannel(), MessageChannel()
+    with trio.fail_after(15):
+        async with open_supervisor() as sup:
+            handle = sup.spawn(
+                keeper, inbox.port2, report.port2, process=True, restart=Restart.TEMPORARY
+            )
+            inbox.port1.post_message("take this", [carried.port2])
+            _, (_, pid) = await until(report.port1, "waiting")
+            assert (await carried.port1.receive()).data == "kept"
+            os.kill(pid, signal.SIGKILL)
+            with pytest.raises(trio.EndOfChannel):
+                await carried.port1.receive()
+            await handle.wait()
+    assert children() == []
+
+
+async def test_a_slot_port_the_process_moved_on_outlives_it() -> None:
+    inbox, report = MessageChannel(), MessageChannel()
+    with trio.fail_after(15):
+        async with open_supervisor() as sup:
+            handle = sup.spawn(
+                mover, inbox.port2, report.port2, process=True, restart=Restart.TEMPORARY
+            )
+            event = await report.port1.receive()
+            (_, pid), (returned,) = event.data, event.ports
+            os.kill(pid, signal.SIGKILL)
+            await handle.wait()
+            inbox.port1.post_message("still there?")
+            assert (await returned.receive()).data == "still there?"
+            returned.post_message("yes")
+            assert (await inbox.port1.receive()).data == "yes"
+            returned.close()
+            with pytest.raises(trio.EndOfChannel):
+                await inbox.port1.receive()
+    assert children() == []
