@@ -57,3 +57,21 @@ def die(how: str) -> None:
     elif how == "exit":
         os._exit(3)
     raise RuntimeError("asked to crash")
+
+
+async def slow_reader(inbox: actors.MessagePort, report: actors.MessagePort) -> None:
+    """Reads `n` messages each time it is told `n` on `report`, and says how far it got."""
+    read = 0
+    async for order in report:
+        for _ in range(order.data):
+            await inbox.receive()
+            read += 1
+        report.post_message(("read", read))
+
+
+async def eager_sender(out: actors.MessagePort, report: actors.MessagePort, count: int) -> None:
+    """Sends `count` messages with `send()`, saying after each one how many went."""
+    for i in range(count):
+        await out.send(i)
+        report.post_message(("sent", i + 1))
+    await trio.sleep_forever()

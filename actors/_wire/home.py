@@ -36,7 +36,7 @@ from .._queue import CLOSE, LAGGED, MESSAGE_ERROR, PortCore
 from . import codec
 from .frames import ACK, MOVED_ACK, USER
 from .frames import CLOSE as F_CLOSE
-from .node import ACK_EVERY, Node, new_name
+from .node import ACK_EVERY, Node, new_name, next_ack
 
 __all__ = ["CursorPage", "HomeEnd"]
 
@@ -106,6 +106,7 @@ class HomeEnd:
     __slots__ = (
         "ack_asked",
         "ack_due",
+        "ack_upto",
         "carried",
         "carrier",
         "cid",
@@ -150,7 +151,8 @@ class HomeEnd:
         self.sent = 0  # items at the head of the queue that went to the reader
         self.ack_asked = 0
         self.out_read = 0  # the reader's messages read at the core's peer
-        self.ack_due = 0  # the reader asked for an acknowledgement once this many are read
+        self.ack_due = 0  # the first of the reader's seqs it asked to hear of, not yet heard
+        self.ack_upto = 0  # the last it asked to hear of
         self.cursor = page.allocate()
         self.carried: dict[int, list[HomeEnd]] = {}  # seq -> relays of that message's ports
         self.carrier: tuple[HomeEnd, int] | None = None  # for a PENDING relay
@@ -260,12 +262,12 @@ class HomeEnd:
                 self.node.close_described(descriptors)
             return
         if ask:
-            self.ack_due = seq
+            self._asked(seq)
         self._accept(payload, descriptors)
         while self.early and self.recv_seq in self.early:
             payload, descriptors, ask = self.early.pop(self.recv_seq)
             if ask:
-                self.ack_due = self.recv_seq
+                self._asked(self.recv_seq)
             self._accept(payload, descriptors)
         self._maybe_closed()
 
@@ -289,8 +291,13 @@ class HomeEnd:
         self.out_read += 1
         due = self.ack_due
         if due and self.out_read >= due:
-            self.ack_due = 0
+            self.ack_due = next_ack(self.out_read, self.ack_upto)
             self.node.send(self.location, ACK, self.cid, 1, self.out_read)
+
+    def _asked(self, seq: int) -> None:
+        if not self.ack_due:
+            self.ack_due = seq
+        self.ack_upto = max(self.ack_upto, seq)
 
     def on_close(self, last: int) -> None:
         self.closing = last

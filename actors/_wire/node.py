@@ -78,6 +78,7 @@ class RemoteEnd:
     __slots__ = (
         "ack_asked",
         "ack_due",
+        "ack_upto",
         "acked",
         "cid",
         "closing",
@@ -121,7 +122,8 @@ class RemoteEnd:
         self.acked = send_seq - 1  # the peer has read up to this seq
         self.ack_asked = 0  # the last seq sent with a request to acknowledge
         self.read = recv_seq - 1  # the last seq the local side has read
-        self.ack_due = 0  # the peer asked for an acknowledgement once this seq is read
+        self.ack_due = 0  # the first seq the peer asked to hear of that it has not heard of
+        self.ack_upto = 0  # the last seq it asked to hear of
         self.queue: deque[Any] = deque()  # always empty: what waits, waits over there
         self.drained: dict[trio.Event, None] | None = None
         self.thread = local.thread
@@ -211,7 +213,7 @@ class RemoteEnd:
     def _accept(self, payload: bytes, descriptors: list[Any], ask: bool) -> None:
         self.recv_seq += 1
         if ask:
-            self.ack_due = self.recv_seq - 1
+            self.asked(self.recv_seq - 1)
         data, ports = self.node.unpack(payload, descriptors)
         self.local.deliver(data, ports)
 
@@ -270,8 +272,20 @@ class RemoteEnd:
                 page[cursor] = self.read
         due = self.ack_due
         if due and self.read >= due:
-            self.ack_due = 0
+            self.ack_due = next_ack(self.read, self.ack_upto)
             self.node.send(self.location, ACK, self.cid, 1 - self.end, self.read)
+
+    def asked(self, seq: int) -> None:
+        """The peer asks to hear when `seq` has been read (it asks every ACK_EVERY)."""
+        if not self.ack_due:
+            self.ack_due = seq
+        self.ack_upto = max(self.ack_upto, seq)
+
+
+def next_ack(read: int, upto: int) -> int:
+    """After an acknowledgement of `read`: the next seq to acknowledge at, or 0 for none
+    (asks come every ACK_EVERY messages, so the next is at most that far)."""
+    return min(read + ACK_EVERY, upto) if upto > read else 0
 
 
 @final
@@ -526,6 +540,8 @@ class Node:
             queued,
             early,
             remote.closing,
+            None,  # no cursor: only a port its parent keeps has one
+            remote.ack_upto,  # asks not answered yet: the new place answers them
         ]
         self.forwards[key] = Forward(remote.cid, remote.end, dst, remote.location)
         self.send(remote.location, MOVED, remote.cid, 1 - remote.end, dst, self.name)
@@ -556,13 +572,14 @@ class Node:
 
     def adopt(self, descriptor: list[Any]) -> MessagePort:
         """The port a descriptor stands for, made here, its queue filled, not started."""
-        if type(descriptor) is not list or len(descriptor) not in (8, 9):
+        if type(descriptor) is not list or len(descriptor) not in (8, 9, 10):
             raise FrameError(
                 "a port descriptor is [cid, end, location, send, recv, queue, early, closing"
-                " (, cursor)]"
+                " (, cursor (, asked))]"
             )
         cid, end, location, send_seq, recv_seq, queued, early, closing = descriptor[:8]
-        cursor = descriptor[8] if len(descriptor) == 9 else None
+        cursor = descriptor[8] if len(descriptor) >= 9 else None
+        asked = descriptor[9] if len(descriptor) == 10 else 0
         core = PortCore(self.token)
         port: MessagePort = MessagePort._create(core)
         for item in _checked_list(queued):
@@ -588,6 +605,9 @@ class Node:
             remote.early[_pos(entry[0])] = (entry[1], entry[2], entry[3])
         if closing is not None:
             remote.closing = _pos(closing)
+        if asked:
+            remote.asked(min(_pos(asked), remote.read + ACK_EVERY))
+            remote.ack_upto = _pos(asked)
         page = self.up_page
         if cursor is not None and page is not None and location == self.default:
             if type(cursor) is not int or not 0 <= cursor < len(page):
