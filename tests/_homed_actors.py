@@ -75,3 +75,8 @@ async def eager_sender(out: actors.MessagePort, report: actors.MessagePort, coun
         await out.send(i)
         report.post_message(("sent", i + 1))
     await trio.sleep_forever()
+
+
+async def echo(inbox: actors.MessagePort) -> None:
+    async for event in inbox:
+        event.reply(event.data)

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 import trio
-from _homed_actors import keeper, mover, reader
+from _homed_actors import echo, keeper, mover, reader
 
-from actors import MessageChannel, MessagePort, Restart, open_supervisor
+from actors import MessageChannel, MessagePort, Restart, ask, open_supervisor
 
 pytestmark = pytest.mark.usefixtures("logs")
 
@@ -112,4 +112,23 @@ async def test_a_slot_port_the_process_moved_on_outlives_it() -> None:
             returned.close()
             with pytest.raises(trio.EndOfChannel):
                 await inbox.port1.receive()
+    assert children() == []
+
+
+async def test_conversations_with_a_process_leave_nothing_behind() -> None:
+    """Each ask carries a reply port through the slot port (kept by the parent until read);
+    once answered and closed, nothing of it stays in the parent's routes."""
+    from actors._wire.node import local_node
+
+    inbox = MessageChannel()
+    with trio.fail_after(20):
+        async with open_supervisor() as sup:
+            sup.spawn(echo, inbox.port2, process=True)
+            assert await ask(inbox.port1, -1) == -1
+            node = local_node()
+            before = len(node.ends)
+            for i in range(300):
+                assert await ask(inbox.port1, i) == i
+            assert len(node.ends) <= before + 1
+            sup.cancel()
     assert children() == []

@@ -179,6 +179,8 @@ class HomeEnd:
             self.sent += 1
             if data is CLOSE:
                 self.node.send(self.location, F_CLOSE, self.cid, 1, self.send_seq - 1)
+                if self.state in (OWNED, FREE):  # nothing more to keep or to pass on: the
+                    self._detach()  # reader's last words, if any, find the port closed
                 return
             if data is LAGGED:  # never queued while a sink reads (drop_oldest refuses)
                 continue
@@ -242,6 +244,8 @@ class HomeEnd:
                 if relay.state == PENDING:
                     relay.state = OWNED
                     relay.carrier = None
+                    if relay.sent and relay.closing_sent():
+                        relay._detach()
         reads = core.reads  # a RemoteEnd acknowledging to a sender in another node
         for _ in range(min(gone, self.sent)):
             if queue and queue[0][0] is not CLOSE:
