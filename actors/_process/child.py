@@ -23,6 +23,8 @@ from typing import Any
 import structlog
 import trio
 
+from .._wire.classes import set_main_module
+
 __all__ = ["main"]
 
 EXIT_ORPHANED = 70  # the parent died: nobody is left to tell anything
@@ -65,7 +67,7 @@ async def _child(sock_fd: int, name: int, parent: int, cid: int) -> None:
             hello = await control.receive()
         except (trio.EndOfChannel, trio.ClosedResourceError):
             return
-        await _incarnation(control, hello.data)
+        await _incarnation(control, hello)
         control.close()
         await link.flush()  # `done` and the slot's ports must leave before the process does
         link.close()
@@ -75,18 +77,21 @@ async def _incarnation(control: Any, hello: Any) -> None:
     """Run the actor's function once, as the parent asked; then say `done`."""
     from .._ports import MessagePort
     from .._supervisor import open_inner_supervisor
-    from .spawn import crash_outcome
 
-    _, info, args, _ = hello
+    _, info, args, _ = hello.data
     sys.path[:] = info["path"]
-    fn = _import(info["module"], info["qualname"], info["main"])
     if info["log"]:
         _ship_logs(control)
     home: list[Any] = []
     async with open_inner_supervisor(info["supervisor"]) as sup:
-        actor, starter = sup._spawn_here(
-            fn, tuple(args), info["name"], info["number"], info["with_status"]
-        )
+        try:
+            fn = _import(info["module"], info["qualname"], info["main"])
+            actor, starter = sup._spawn_here(
+                fn, tuple(args), info["name"], info["number"], info["with_status"]
+            )
+        except Exception as exc:  # it never ran: its ports go home as they came
+            _done(control, exc, list(hello.ports), list(range(len(hello.ports))))
+            return
         actor._ports_home = home.extend
 
         async def listen() -> None:
@@ -104,16 +109,24 @@ async def _incarnation(control: Any, hello: Any) -> None:
                     control.post_message(("started", starter.value), starter.ports)
             await actor.wait()
             nursery.cancel_scope.cancel()
-        crash = actor._last_crash
+    crash = actor._last_crash  # (after the block: a cancel skips the rest of its body)
     slots = [p for p in home if type(p) is MessagePort]
     back = [p for p in slots if p._core is not None]
     indices = [i for i, p in enumerate(slots) if p._core is not None]
+    _done(control, crash, back, indices)
+
+
+def _done(control: Any, crash: BaseException | None, ports: list[Any], indices: list[int]) -> None:
+    """Say how the incarnation ended: its crash, as itself if it clones (the parent may not
+    have its class: then the `done` after it still tells its type, message and traceback);
+    then `done`, with the slot's ports going home."""
+    from .spawn import crash_outcome
+
+    if crash is not None:
+        with contextlib.suppress(Exception):  # it does not clone: `done` says what it was
+            control.post_message(("crash", crash))
     outcome = None if crash is None else crash_outcome(crash)
-    try:
-        control.post_message(("done", outcome, indices), back)
-    except Exception:  # the crash does not clone: what can be said about it goes
-        assert outcome is not None
-        control.post_message(("done", [None, *outcome[1:]], indices), back)
+    control.post_message(("done", outcome, indices), ports)
 
 
 def _import(module: str, qualname: str, main: str | None) -> Any:
@@ -123,6 +136,7 @@ def _import(module: str, qualname: str, main: str | None) -> Any:
             mod = type(sys)("__mp_main__")
             mod.__dict__.update(namespace)
             sys.modules["__mp_main__"] = mod
+            set_main_module("__mp_main__")
         return getattr(sys.modules["__mp_main__"], qualname)
     return getattr(importlib.import_module(module), qualname)
 

@@ -134,32 +134,54 @@ async def run_process(sup: Supervisor, actor: ActorHandle, inc: Incarnation) -> 
     finally:
         theirs.close()
         os.close(lifeline)
+    report = _Report()
     actor._pid = process.pid
     inc.kill = process.kill
-    link = SocketLink(node, child, ours)
-    node.add_link(child, link)
-    control = _control(node, cid, child)
-    done: list[Any] = []
     try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(link.run)
-            _hello(control, actor, inc)
-            try:
-                await _serve(control, actor, inc, done)
-            except trio.Cancelled:
-                control.post_message(("cancel",))
-                with trio.CancelScope(shield=True):
-                    await _serve(control, actor, inc, done)
-                raise
-            finally:
-                await _reap(process)
-                nursery.cancel_scope.cancel()
+        link = SocketLink(node, child, ours)
+        node.add_link(child, link)
+        control = _control(node, cid, child)
+        link_scope = trio.CancelScope(shield=True)  # the link outlives a cancel: it says it
+
+        async def run_link() -> None:
+            with link_scope:
+                await link.run()
+
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(run_link)
+                try:
+                    _hello(control, actor, inc)
+                    await _serve(control, actor, report)
+                except trio.Cancelled:
+                    control.post_message(("cancel",))
+                    with trio.CancelScope(shield=True):
+                        await _serve(control, actor, report)
+                    raise
+                finally:
+                    link_scope.cancel()  # the child exits once it sees its link go
+        finally:
+            control.close()
     finally:
-        control.close()
+        await _reap(process)
         os.close(lifeline_keep)
         actor._pid = None
         inc.kill = None
-    _ended(actor, process, done)
+        if report.done is not None:  # also when cancelled: the slot's ports come home
+            data, ports = report.done
+            _home(actor, ports, data[2])
+    _ended(actor, process, report)
+
+
+@final
+class _Report:
+    """What the child said about its incarnation."""
+
+    __slots__ = ("done", "error")
+
+    def __init__(self) -> None:
+        self.error: BaseException | None = None  # its crash, if the exception itself came
+        self.done: tuple[Any, tuple[MessagePort, ...]] | None = None  # `done`, and its ports
 
 
 def _hello(control: MessagePort, actor: ActorHandle, inc: Incarnation) -> None:
@@ -180,13 +202,9 @@ def _hello(control: MessagePort, actor: ActorHandle, inc: Incarnation) -> None:
     control.post_message(("hello", info, args, len(ports)), ports)
 
 
-async def _serve(
-    control: MessagePort, actor: ActorHandle, inc: Incarnation, done: list[Any]
-) -> None:
+async def _serve(control: MessagePort, actor: ActorHandle, report: _Report) -> None:
     """Handle what the child sends until its `done` (or until it is gone)."""
-    if done:
-        return
-    while True:
+    while report.done is None:
         try:
             event = await control.receive()
         except (trio.EndOfChannel, trio.ClosedResourceError):
@@ -194,15 +212,18 @@ async def _serve(
         data = event.data
         kind = data[0] if isinstance(data, (list, tuple)) and data else None
         if kind == "done":
-            done.append((data, event.ports))
-            return
-        if kind == "started":
-            _started(actor, inc, data[1])
+            report.done = (data, event.ports)
+        elif kind == "crash" and len(data) == 2 and isinstance(data[1], BaseException):
+            report.error = data[1]
+        elif kind == "started":
+            _started(actor, data[1])
         elif kind == "log":
             _relog(actor, data)
+        # else a message that did not decode here (a `crash` whose class this process does
+        # not have: the `done` after it says what it was), or nonsense: nothing to do
 
 
-def _started(actor: ActorHandle, inc: Incarnation, value: object) -> None:
+def _started(actor: ActorHandle, value: object) -> None:
     from .._actor import TaskStatus
 
     TaskStatus(actor).started(value)
@@ -223,8 +244,8 @@ def _relog(actor: ActorHandle, data: Any) -> None:
 
 
 async def _reap(process: trio.Process) -> None:
-    """Wait for the child to exit (it does after `done`, or once its socket is gone); kill it
-    if it does not within `REAP_GRACE` seconds. Never returns before it is reaped."""
+    """Wait for the child to exit (it does after `done`, or once its link is gone); kill it
+    if it has not within `REAP_GRACE` seconds. Never returns before it is reaped."""
     with trio.CancelScope(shield=True):
         with trio.move_on_after(REAP_GRACE):
             await process.wait()
@@ -233,21 +254,19 @@ async def _reap(process: trio.Process) -> None:
         await process.wait()
 
 
-def _ended(actor: ActorHandle, process: trio.Process, done: list[Any]) -> None:
-    """How the incarnation ended: the slot's ports come home; a crash is raised."""
-    if not done:
+def _ended(actor: ActorHandle, process: trio.Process, report: _Report) -> None:
+    """How the incarnation ended: a crash is raised."""
+    if report.done is None:
         raise ProcessDiedError(actor._path, process.pid, process.returncode)
-    (data, ports) = done[0]
-    _, outcome, indices = data[0], data[1], data[2]
-    _home(actor, ports, indices)
+    outcome = report.done[0][1]
     if outcome is None:
         return
-    error = outcome[0]
-    text = outcome[1]
-    if isinstance(error, BaseException):
-        error.add_note(f"raised in process {process.pid}; its traceback:\n{text}")
-        raise error
-    raise RemoteError(outcome[2], outcome[3], text)
+    text, type_name, message = outcome
+    error = report.error
+    if error is None:
+        error = RemoteError(type_name, message, text)
+    error.add_note(f"raised in process {process.pid} ({actor._path}); its traceback:\n{text}")
+    raise error
 
 
 def _home(actor: ActorHandle, ports: tuple[MessagePort, ...], indices: list[int]) -> None:
@@ -264,9 +283,13 @@ def _home(actor: ActorHandle, ports: tuple[MessagePort, ...], indices: list[int]
     actor._current = current
 
 
-def crash_outcome(error: BaseException) -> list[Any]:
-    """How a crash travels in `done`: the exception (if it clones), its traceback text, and its
-    type name and message for when it does not."""
+def crash_outcome(error: BaseException) -> list[str]:
+    """How a crash is told in `done`: its traceback text, its type's name and its message
+    (all the parent has when the exception itself cannot cross)."""
     text = "".join(traceback.format_exception(error))
     kind = type(error)
-    return [error, text, f"{kind.__module__}.{kind.__qualname__}", str(error)]
+    try:
+        message = str(error)
+    except Exception:
+        message = "<str() failed>"
+    return [text, f"{kind.__module__}.{kind.__qualname__}", message]
