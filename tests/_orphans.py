@@ -1,31 +1,30 @@
 """What happens to process actors when their parent is SIGKILLed (test_process_lifecycle.py).
 
-``_orphans.py launch`` makes itself a child subreaper (prctl(PR_SET_CHILD_SUBREAPER)), so the
-orphans of its descendants become its children, and starts ``_orphans.py drive``: a trio
-program with a process actor that has a process actor of its own. Once the driver prints
-their pids, the launcher SIGKILLs it and reaps every descendant, each within a bounded time.
-It prints ``driver PID killed`` then ``PID=EXITCODE`` for each of the two, and exits 0; a
-descendant still running at the deadline is killed, and the launcher exits 1 naming it.
+``_orphans.py launch DIRECTORY`` makes itself a child subreaper (prctl(PR_SET_CHILD_SUBREAPER)),
+so the orphans of its descendants become its children, and starts ``_orphans.py drive
+DIRECTORY``: a trio program with a process actor that has a process actor of its own, each
+holding a file in DIRECTORY while it runs (removed by a finally block), and a process actor
+that ignores cancellation, with a `shutdown` deadline of 0.2 s. Once the driver prints
+their pids, the launcher SIGKILLs it and waits for the three to end, within a bounded time, reaping
+those that became its children. It prints ``driver PID killed`` then, for the child, the
+grandchild and the stubborn one, ``PID=EXITCODE`` (``PID=reaped-by-its-parent`` for one whose
+parent outlived it), and exits 0. If one is still running at the deadline, every descendant
+is killed and reaped, and the launcher exits 1 naming it.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import select
 import signal
 import subprocess
 import sys
+import time
+from subprocess import PIPE
 
 DEADLINE_SECONDS = 10
 PR_SET_CHILD_SUBREAPER = 36
-
-
-class _Late(Exception):
-    pass
-
-
-def _late(signum: int, frame: object) -> None:
-    raise _Late
 
 
 def _children() -> list[int]:
@@ -36,35 +35,38 @@ def _children() -> list[int]:
     return pids
 
 
-def launch() -> int:
+def launch(directory: str) -> int:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
-    signal.signal(signal.SIGALRM, _late)
-    signal.setitimer(signal.ITIMER_REAL, DEADLINE_SECONDS)
-    driver = subprocess.Popen([sys.executable, __file__, "drive"], stdout=subprocess.PIPE)
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    driver = subprocess.Popen([sys.executable, __file__, "drive", directory], stdout=PIPE)
     assert driver.stdout is not None
-    try:
-        words = driver.stdout.readline().split()
-        assert words[:1] == [b"pids"], words
-        pids = {int(word) for word in words[1:]}
-        os.kill(driver.pid, signal.SIGKILL)
+    ready, _, _ = select.select([driver.stdout], [], [], DEADLINE_SECONDS)
+    words = driver.stdout.readline().split() if ready else []
+    if words[:1] != [b"pids"]:
+        driver.kill()
         driver.wait()
-        print("driver", driver.pid, "killed")
-        exits: dict[int, int] = {}
-        while set(exits) != pids:
-            pid, status = os.waitpid(-1, 0)
-            exits[pid] = os.waitstatus_to_exitcode(status)
-        signal.setitimer(signal.ITIMER_REAL, 0)
-    except _Late:
-        left = _children()
-        for pid in left:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        print(f"still running {DEADLINE_SECONDS}s after the driver was killed: {left}")
+        print(f"the driver did not report: {words}")
         return 1
-    for pid, code in exits.items():
-        print(f"{pid}={code}")
+    pids = [int(word) for word in words[1:]]  # the child, the grandchild, the stubborn one
+    watched = {pid: os.pidfd_open(pid) for pid in pids}  # readable once it has ended
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+    print("driver", driver.pid, "killed")
+    for pid, fd in watched.items():
+        ended, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ended:
+            for left in _children():
+                os.kill(left, signal.SIGKILL)
+                os.waitpid(left, 0)
+            print(f"{pid} still running {DEADLINE_SECONDS}s after the driver was started")
+            return 1
+        try:  # an orphan is ours to reap; one whose parent outlived it was reaped by it
+            _, status = os.waitpid(pid, 0)
+            print(f"{pid}={os.waitstatus_to_exitcode(status)}")
+        except ChildProcessError:
+            print(f"{pid}=reaped-by-its-parent")
     left = _children()
     if left:
         print(f"unexpected descendants: {left}")
@@ -72,17 +74,19 @@ def launch() -> int:
     return 0
 
 
-def drive() -> None:
+def drive(directory: str) -> None:
     import _process_actors
     import trio
 
     import actors
 
     async def main() -> None:
-        channel = actors.MessageChannel()
+        tree, stubborn = actors.MessageChannel(), actors.MessageChannel()
         async with actors.open_supervisor() as sup:
-            sup.spawn(_process_actors.spawns_a_grandchild, channel.port2, process=True)
-            pids = [(await channel.port1.receive()).data[1] for _ in range(2)]
+            sup.spawn(_process_actors.spawns_a_grandchild, tree.port2, directory, process=True)
+            sup.spawn(_process_actors.ignores_cancel, stubborn.port2, process=True, shutdown=0.2)
+            pids = [(await port.receive()).data[1] for port in (tree.port1, tree.port1)]
+            pids.append((await stubborn.port1.receive()).data[1])
             print("pids", *pids, flush=True)
             await trio.sleep_forever()
 
@@ -91,5 +95,5 @@ def drive() -> None:
 
 if __name__ == "__main__":
     if sys.argv[1] == "launch":
-        sys.exit(launch())
-    drive()
+        sys.exit(launch(sys.argv[2]))
+    drive(sys.argv[2])

@@ -7,8 +7,10 @@ scenario says.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import structlog
@@ -36,6 +38,15 @@ async def returns_when_told(port: MessagePort) -> None:
     _hello(port)
     event = await port.receive()
     assert event.data == "return"
+
+
+async def talks_until_cut_off(port: MessagePort) -> None:
+    """Report, then read until the port's peer is gone; then raise, saying so."""
+    _hello(port)
+    async for _ in port:
+        pass
+    incarnation = actors.current_actor().incarnation
+    raise ActorFailure(f"incarnation {incarnation} pid {os.getpid()}: my port's peer is gone")
 
 
 async def raises(port: MessagePort, kind: str) -> None:
@@ -110,17 +121,30 @@ async def logs_an_event(port: MessagePort) -> None:
     _hello(port)
 
 
-async def spawns_a_grandchild(port: MessagePort) -> None:
-    """Report, then run a process actor of its own that reports on the same port."""
-    _hello(port)
-    async with actors.open_supervisor() as sup:
-        sup.spawn(grandchild, port, process=True)
+async def spawns_a_grandchild(port: MessagePort, directory: str) -> None:
+    """Hold a file in `directory` while it runs; report; run a process actor of its own
+    (`grandchild`) that does the same."""
+    with _held(directory, "child"):
+        _hello(port)
+        async with actors.open_supervisor() as sup:
+            sup.spawn(grandchild, port, directory, process=True)
 
 
-async def grandchild(port: MessagePort) -> None:
-    """Report, then wait."""
-    _hello(port)
-    await trio.sleep_forever()
+async def grandchild(port: MessagePort, directory: str) -> None:
+    """Hold a file in `directory` while it runs; report; wait."""
+    with _held(directory, "grandchild"):
+        _hello(port)
+        await trio.sleep_forever()
+
+
+@contextlib.contextmanager
+def _held(directory: str, name: str) -> Iterator[None]:
+    path = os.path.join(directory, f"{name}-{os.getpid()}")
+    open(path, "x").close()
+    try:
+        yield
+    finally:  # runs only if the process ends by a cancel
+        os.unlink(path)
 
 
 async def sleeps(port: MessagePort) -> None:

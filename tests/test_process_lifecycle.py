@@ -79,6 +79,31 @@ async def test_permanent_actor_that_returns_restarts_in_a_new_process() -> None:
     close_ports(channel)
 
 
+async def test_permanent_actor_whose_process_died_restarts_with_its_ports_cut_off() -> None:
+    """A PERMANENT process actor whose process died is restarted in a new process. The ends
+    of its slot's ports died with the old one (their peers got close), so the new incarnation
+    gets ports whose peers are gone: it finds them at EndOfChannel."""
+    channel = MessageChannel()
+    pids = []
+
+    async def tree() -> None:
+        async with open_supervisor(max_restarts=1) as sup:
+            sup.spawn(A.talks_until_cut_off, channel.port2, process=True)
+            _, pid, _ = await data(channel.port1)
+            pids.append(pid)
+            os.kill(pid, signal.SIGKILL)
+            assert await rest(channel.port1) == []
+            await trio.sleep_forever()  # until the supervisor gives up: the next crash
+
+    with pytest.raises(TooManyRestartsError) as info:
+        await tree()
+    crash = info.value.__cause__
+    assert type(crash) is A.ActorFailure
+    said, _, _ = str(crash).partition(":")  # "incarnation 2 pid 4242"
+    assert said.split()[:3] == ["incarnation", "2", "pid"]
+    assert int(said.split()[3]) != pids[0]
+
+
 # -- raises -----------------------------------------------------------------------------------
 
 
@@ -194,6 +219,23 @@ async def test_cancel_runs_the_childs_finally_blocks(via: str) -> None:
     assert outer.cancelled_caught == (via == "scope")
     assert handle.statistics().state is ActorState.STOPPED
     assert await rest(channel.port1) == ["finally"]
+
+
+async def test_ctrl_c_interrupts_the_parent_which_stops_its_process_actors() -> None:
+    """Ctrl-C (SIGINT to the whole foreground process group) interrupts the parent alone: a
+    process actor ignores SIGINT, and the parent's supervisor stops it in order, so its
+    finally blocks run and what they post arrives."""
+    result = await trio.run_process(
+        [sys.executable, str(ROOT / "tests" / "_interrupted.py")],
+        capture_stdout=True,
+        capture_stderr=True,
+        env=checkout_env(),
+        start_new_session=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.decode() == "interrupted\n['finally']\n"
+    assert b"Traceback" not in result.stderr
 
 
 async def test_child_that_ignores_cancel_is_killed_at_its_deadline(
@@ -321,24 +363,31 @@ async def test_function_the_child_cannot_import_is_refused_before_anything_moves
 # -- the parent dies --------------------------------------------------------------------------
 
 
-async def test_children_and_grandchildren_exit_when_the_parent_is_killed() -> None:
-    """A parent SIGKILLed: its process actors, and theirs, notice and exit (status 70).
+async def test_children_and_grandchildren_exit_when_the_parent_is_killed(tmp_path: Path) -> None:
+    """A parent SIGKILLed: its process actors notice, are cancelled as it would have cancelled
+    them (their finally blocks run, and their own process actors are stopped in order, as
+    ever), and exit with status 70; one that ignores the cancel exits at its `shutdown`
+    deadline, with status 70 too.
 
     `_orphans.py` runs under a subreaper: it starts a driver whose process actor has a process
-    actor of its own, kills the driver once both report, and reaps every descendant."""
+    actor of its own, each holding a file while it runs, and a process actor that ignores
+    cancellation; it kills the driver once all three report, and checks that each ends within
+    a bounded time, reaping the orphans."""
     result = await trio.run_process(
-        [sys.executable, str(ROOT / "tests" / "_orphans.py"), "launch"],
+        [sys.executable, str(ROOT / "tests" / "_orphans.py"), "launch", str(tmp_path)],
         capture_stdout=True,
         capture_stderr=True,
         env=checkout_env(),
         check=False,
     )
-    assert result.returncode == 0, result.stderr.decode()
-    lines = result.stdout.decode().split()
-    assert [lines[0], lines[2]] == ["driver", "killed"]
-    exits = dict(line.split("=") for line in lines[3:])
-    assert len(exits) == 2, result.stdout.decode()  # the child and the grandchild
-    assert set(exits.values()) == {"70"}
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+    driver, child, grandchild, stubborn = result.stdout.decode().splitlines()
+    assert driver.endswith(" killed")
+    assert child.endswith("=70")
+    # Its parent (the child) cancelled it and reaped it, as it would have done any time.
+    assert grandchild.endswith("=reaped-by-its-parent")
+    assert stubborn.endswith("=70")  # it ignored the cancel: it exited at its deadline
+    assert os.listdir(tmp_path) == []  # both finally blocks ran
 
 
 # -- logs, tree, pid --------------------------------------------------------------------------
@@ -408,17 +457,20 @@ if __name__ == "__main__":
 """
 
 
-async def test_function_of_the_main_script_runs_in_a_process(tmp_path: Path) -> None:
-    """A function defined in the main script (run as `python script.py`) works as a process
-    actor, as with multiprocessing's spawn method: the child runs the script as __mp_main__;
-    a class of the script crosses as itself."""
-    script = tmp_path / "main_script.py"
+@pytest.mark.parametrize("run", ["script", "module"])
+async def test_function_of_the_main_script_runs_in_a_process(run: str, tmp_path: Path) -> None:
+    """A function defined in the main script (run as `python script.py`, or as `python -m
+    module`) works as a process actor, as with multiprocessing's spawn method: the child runs
+    the script as __mp_main__; a class of the script crosses as itself."""
+    script = tmp_path / "lifecycle_main.py"
     script.write_text(SCRIPT)
+    command = [str(script)] if run == "script" else ["-m", script.stem]
     result = await trio.run_process(
-        [sys.executable, str(script)],
+        [sys.executable, *command],
         capture_stdout=True,
         capture_stderr=True,
         env=checkout_env(),
+        cwd=tmp_path,
         check=False,
     )
     assert result.returncode == 0, result.stderr.decode()

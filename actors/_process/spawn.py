@@ -31,7 +31,7 @@ import trio
 
 from .._exceptions import ProcessDiedError, RemoteError
 from .._log import logger
-from .._ports import MessagePort
+from .._ports import MessageChannel, MessagePort
 from .._queue import PortCore
 from .._wire.node import RemoteEnd, local_node, new_name
 from .link import SocketLink
@@ -51,12 +51,17 @@ REAP_GRACE: Final = 5.0
 class Where:
     """Where a process actor's function is, for the child to import it."""
 
-    __slots__ = ("main", "module", "qualname")
+    __slots__ = ("main", "main_module", "module", "qualname")
 
-    def __init__(self, module: str, qualname: str, main: str | None) -> None:
+    def __init__(
+        self, module: str, qualname: str, main: str | None, main_module: str | None = None
+    ) -> None:
         self.module = module
         self.qualname = qualname
-        self.main = main  # the main script, when the function is defined in it
+        # When the function is defined in the main script: the script's path, or the name of
+        # the module run as `python -m name`. The child runs it as `__mp_main__`.
+        self.main = main
+        self.main_module = main_module
 
 
 def where(fn: object) -> Where:
@@ -80,16 +85,25 @@ def where(fn: object) -> Where:
     found = getattr(sys.modules.get(module), qualname, None)
     if found is not fn:
         raise TypeError(f"{name} is not {module}.{qualname}: the child could not import it")
-    main = None
-    if module == "__main__":
-        main = getattr(sys.modules["__main__"], "__file__", None)
-        if main is None:
+    if module != "__main__":
+        return Where(module, qualname, None)
+    main = sys.modules["__main__"]
+    spec = getattr(main, "__spec__", None)
+    run_as = getattr(spec, "name", None)
+    if isinstance(run_as, str) and run_as != "__main__":  # python -m run_as
+        if run_as.rpartition(".")[2] == "__main__":
             raise TypeError(
-                f"{name} is defined in __main__, which has no file (an interactive session,"
-                " python -c): define it in a module the child can import"
+                f"{name} is defined in {run_as}, which a child cannot run without running the"
+                " whole program again: define it in a module the child can import"
             )
-        main = os.path.abspath(main)
-    return Where(module, qualname, main)
+        return Where(module, qualname, None, run_as)
+    path = getattr(main, "__file__", None)
+    if not isinstance(path, str):
+        raise TypeError(
+            f"{name} is defined in __main__, which has no file (an interactive session,"
+            " python -c): define it in a module the child can import"
+        )
+    return Where(module, qualname, os.path.abspath(path))
 
 
 def _control(node: Any, cid: int, location: int) -> MessagePort:
@@ -135,6 +149,7 @@ async def run_process(sup: Supervisor, actor: ActorHandle, inc: Incarnation) -> 
         theirs.close()
         os.close(lifeline)
     report = _Report()
+    failure: Exception | None = None
     actor._pid = process.pid
     inc.kill = process.kill
     try:
@@ -158,6 +173,8 @@ async def run_process(sup: Supervisor, actor: ActorHandle, inc: Incarnation) -> 
                     with trio.CancelScope(shield=True):
                         await _serve(control, actor, report)
                     raise
+                except Exception as exc:  # raised below as itself, not in the nursery's group
+                    failure = exc
                 finally:
                     link_scope.cancel()  # the child exits once it sees its link go
         finally:
@@ -170,6 +187,8 @@ async def run_process(sup: Supervisor, actor: ActorHandle, inc: Incarnation) -> 
         if report.done is not None:  # also when cancelled: the slot's ports come home
             data, ports = report.done
             _home(actor, ports, data[2])
+    if failure is not None:
+        raise failure
     _ended(actor, process, report)
 
 
@@ -186,16 +205,19 @@ class _Report:
 
 def _hello(control: MessagePort, actor: ActorHandle, inc: Incarnation) -> None:
     fn: Where = actor._process
-    ports = [p for p in actor._current if type(p) is MessagePort and p._core is not None]
+    _revive(actor)
+    ports = [p for p in actor._current if type(p) is MessagePort]
     info = {
         "module": fn.module,
         "qualname": fn.qualname,
         "main": fn.main,
+        "main_module": fn.main_module,
         "path": list(sys.path),
         "name": actor._name,
         "supervisor": actor._supervisor._path,
         "number": inc.number,
         "with_status": actor._with_status,
+        "shutdown": actor._shutdown,
         "log": structlog.is_configured(),
     }
     args = actor._fresh_args()
@@ -281,6 +303,22 @@ def _home(actor: ActorHandle, ports: tuple[MessagePort, ...], indices: list[int]
             port._state = "transferred"
         current[i] = port
     actor._current = current
+
+
+def _revive(actor: ActorHandle) -> None:
+    """A slot port the last incarnation lost (its process died with it; or the child closed
+    it or moved it away) is replaced by a port whose peer is gone, so the next incarnation
+    starts with every port it was spawned with, and finds that one at `EndOfChannel`."""
+    current = actor._current
+    if all(type(p) is not MessagePort or p._core is not None for p in current):
+        return
+    revived = list(current)
+    for i, port in enumerate(revived):
+        if type(port) is MessagePort and port._core is None:
+            channel = MessageChannel()
+            channel.port1.close()
+            revived[i] = channel.port2
+    actor._current = revived
 
 
 def crash_outcome(error: BaseException) -> list[str]:
