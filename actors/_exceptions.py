@@ -8,8 +8,9 @@ The hierarchy::
      +-- ServiceNotFoundError    connect(name): nobody serves that name
     Exception
      +-- TooManyRestartsError    a supervisor gave up: its children crashed too often
-     +-- RemoteError             a wrap() call failed remotely with an exception that cannot
-                                 be cloned: its type name, message and traceback text
+     +-- RemoteError             a wrap() call or a process actor failed with an exception
+                                 that cannot be rebuilt here: its type name, message and
+                                 traceback text
      +-- ProcessDiedError        a process actor's process ended without a word from its
                                  actor: killed by a signal, os._exit(), a crash of the
                                  interpreter
@@ -148,11 +149,12 @@ class ServiceNotFoundError(LookupError):
 
 @final
 class RemoteError(Exception):
-    """A method called through [`wrap`][actors.wrap] raised an exception that cannot be
-    cloned, so it could not be raised here as itself.
+    """A method called through [`wrap`][actors.wrap], or a process actor, raised an exception
+    that could not be raised here as itself: it cannot be cloned, or (from another process)
+    its class is not imported in this one.
 
-    An exception that can be cloned is raised at the caller as its own type instead (with the
-    remote traceback as a note). This one carries what could be said about it.
+    An exception that can be rebuilt is raised as its own type instead (with the remote
+    traceback as a note). This one carries what could be said about it.
 
     Args:
         type_name: the qualified name of the remote exception's type, e.g. `"mod.Error"`.

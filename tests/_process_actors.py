@@ -49,6 +49,17 @@ async def talks_until_cut_off(port: MessagePort) -> None:
     raise ActorFailure(f"incarnation {incarnation} pid {os.getpid()}: my port's peer is gone")
 
 
+async def reads_one_then_raises(port: MessagePort) -> None:
+    """Report; echo what it reads, with its incarnation; the first incarnation raises after
+    reading one message."""
+    _hello(port)
+    incarnation = actors.current_actor().incarnation
+    async for event in port:
+        port.post_message(("read", event.data, incarnation))
+        if incarnation == 1:
+            raise ActorFailure("after one message")
+
+
 async def raises(port: MessagePort, kind: str) -> None:
     """Report, then raise: `ActorFailure`, or a class only the child has (`child_only`)."""
     _hello(port)

@@ -143,6 +143,22 @@ async def test_exception_in_child_is_a_crash_of_its_own_type(logs: list[dict[str
     close_ports(channel)
 
 
+async def test_restart_after_an_exception_reads_the_messages_left_unread() -> None:
+    """After an exception, the slot's ports come home with the messages the child had not
+    read, and the next incarnation (a new process) reads them: none lost, none twice."""
+    channel = MessageChannel()
+    async with open_supervisor() as sup:
+        handle = sup.spawn(A.reads_one_then_raises, channel.port2, process=True)
+        for i in range(3):
+            channel.port1.post_message(i)
+        got = [await data(channel.port1) for _ in range(5)]
+        handle.cancel()
+    assert [g[0] for g in got] == ["pid", "read", "pid", "read", "read"]
+    assert got[0][1] != got[2][1]
+    assert [g[1:] for g in got if g[0] == "read"] == [(0, 1), (1, 2), (2, 2)]
+    close_ports(channel)
+
+
 async def test_exception_of_a_class_only_the_child_has_is_a_remote_error() -> None:
     """An exception whose class is not imported in the parent arrives as a RemoteError with
     its type's name, its message and the child's traceback."""

@@ -10,11 +10,14 @@ moving with them) and `cancel`; the child sends `started` (for `Supervisor.start
 
 The rules (`docs/explanation/processes.md` states them for users):
 
-- A crash in the child is the actor's crash, with its type, message and the child's
-  traceback; a process that ends without `done` is a `ProcessDiedError` with its exit status
-  or signal. Either way, the supervisor decides what comes next.
-- Cancelling the incarnation asks the child to cancel its actor; the supervisor's deadline
-  for it ends in a real kill (SIGKILL).
+- A crash in the child is the actor's crash: the exception itself if this process has its
+  class (else a `RemoteError` with its type's name and message), with the child's traceback
+  in a note. A process that ends without `done` is a `ProcessDiedError` with its exit status
+  or signal. Either way, the supervisor decides what comes next; a restart is a new process.
+- Cancelling the incarnation asks the child to cancel its actor (the link stays up, so what
+  its finally blocks send arrives); the supervisor's deadline for it ends in SIGKILL.
+- The slot's ports come home in `done`. Those lost with a process that died are replaced by
+  ports whose peer is gone (the peers of the lost ends got `close`).
 - The process is always waited for (reaped) before the incarnation is over: no zombie.
 """
 
