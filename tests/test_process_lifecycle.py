@@ -217,9 +217,10 @@ async def test_process_that_dies_is_a_crash_and_its_ports_close(how: str) -> Non
 
 
 @pytest.mark.parametrize("via", ["handle", "supervisor", "scope"])
-async def test_cancel_runs_the_childs_finally_blocks(via: str) -> None:
+async def test_cancel_runs_the_childs_finally_blocks(via: str, logs: list[dict[str, Any]]) -> None:
     """Cancelling a process actor (handle.cancel(), sup.cancel(), a cancel scope around the
-    supervisor) cancels the child's trio run: its finally blocks run, then the block exits."""
+    supervisor) cancels the child's trio run: its finally blocks run, its process exits by
+    itself (status 0), then the block exits."""
     channel = MessageChannel()
     with trio.CancelScope() as outer:
         async with open_supervisor() as sup:
@@ -235,6 +236,8 @@ async def test_cancel_runs_the_childs_finally_blocks(via: str) -> None:
     assert outer.cancelled_caught == (via == "scope")
     assert handle.statistics().state is ActorState.STOPPED
     assert await rest(channel.port1) == ["finally"]
+    [exited] = [entry for entry in logs if entry["event"] == "actor_process_exited"]
+    assert exited["returncode"] == 0
 
 
 async def test_ctrl_c_interrupts_the_parent_which_stops_its_process_actors() -> None:
@@ -267,6 +270,8 @@ async def test_child_that_ignores_cancel_is_killed_at_its_deadline(
     [entry] = [entry for entry in logs if entry["event"] == "actor_shutdown_timeout"]
     assert (entry["actor"], entry["pid"], entry["shutdown"]) == ("root/ignores_cancel", pid, 0.2)
     assert "SIGKILL" in entry["hint"]
+    [exited] = [entry for entry in logs if entry["event"] == "actor_process_exited"]
+    assert (exited["pid"], exited["returncode"]) == (pid, -signal.SIGKILL)
     assert await rest(channel.port1) == []
 
 

@@ -184,6 +184,9 @@ async def run_process(sup: Supervisor, actor: ActorHandle, inc: Incarnation) -> 
             control.close()
     finally:
         await _reap(process)
+        logger(actor=actor._path).debug(
+            "actor_process_exited", pid=process.pid, returncode=process.returncode
+        )
         os.close(lifeline_keep)
         actor._pid = None
         inc.kill = None
