@@ -8,8 +8,9 @@ The hierarchy::
      +-- ServiceNotFoundError    connect(name): nobody serves that name
     Exception
      +-- TooManyRestartsError    a supervisor gave up: its children crashed too often
-     +-- RemoteError             a wrap() call failed remotely with an exception that cannot
-                                 be cloned: its type name, message and traceback text
+     +-- RemoteError             a wrap() call or a process actor failed with an exception
+                                 that cannot be rebuilt here: its type name, message and
+                                 traceback text
      +-- ProcessDiedError        a process actor's process ended without a word from its
                                  actor: killed by a signal, os._exit(), a crash of the
                                  interpreter
@@ -29,6 +30,7 @@ actors also raises trio's own exceptions where their meaning fits exactly:
 
 from __future__ import annotations
 
+import signal
 from typing import final
 
 import trio
@@ -147,11 +149,12 @@ class ServiceNotFoundError(LookupError):
 
 @final
 class RemoteError(Exception):
-    """A method called through [`wrap`][actors.wrap] raised an exception that cannot be
-    cloned, so it could not be raised here as itself.
+    """A method called through [`wrap`][actors.wrap], or a process actor, raised an exception
+    that could not be raised here as itself: it cannot be cloned, or (from another process)
+    its class is not imported in this one.
 
-    An exception that can be cloned is raised at the caller as its own type instead (with the
-    remote traceback as a note). This one carries what could be said about it.
+    An exception that can be rebuilt is raised as its own type instead (with the remote
+    traceback as a note). This one carries what could be said about it.
 
     Args:
         type_name: the qualified name of the remote exception's type, e.g. `"mod.Error"`.
@@ -175,6 +178,9 @@ class ProcessDiedError(Exception):
     signal (SIGKILL, a segfault's SIGSEGV, ...), called `os._exit()`, or its interpreter
     failed. To its supervisor this is a crash of the actor, like any other.
 
+    Its message says how the process ended: `process actor root/worker (pid 4242) was killed
+    by SIGKILL`, or `... exited with status 3`.
+
     Args:
         path: the actor's path.
         pid: its process id.
@@ -182,22 +188,23 @@ class ProcessDiedError(Exception):
     """
 
     def __init__(self, path: str, pid: int, returncode: int | None) -> None:
-        how = "still running"
-        if returncode is not None:
-            if returncode < 0:
-                import signal
-
-                try:
-                    name = signal.Signals(-returncode).name
-                except ValueError:
-                    name = f"signal {-returncode}"
-                how = f"killed by {name}"
-            else:
-                how = f"exited with status {returncode}"
-        super().__init__(f"the process of {path} (pid {pid}) {how} without a word from its actor")
+        super().__init__(f"process actor {path} (pid {pid}) {_how(returncode)}")
         self.path = path
         """The actor's path."""
         self.pid = pid
         """The process id."""
         self.returncode = returncode
         """The exit status: negative for the signal that killed it (as `subprocess` has it)."""
+
+
+def _how(returncode: int | None) -> str:
+    """How a process ended, in words: `exited with status 3`, `was killed by SIGKILL`."""
+    if returncode is None:
+        return "is still running"
+    if returncode >= 0:
+        return f"exited with status {returncode}"
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:
+        name = f"signal {-returncode}"
+    return f"was killed by {name}"

@@ -269,12 +269,12 @@ class Supervisor(metaclass=_NoPublicConstructor):
             raise RuntimeError(f"supervisor {self._path} is closed")
         if self._driver.stopping:
             raise RuntimeError(f"supervisor {self._path} is stopping: it starts no child")
-        _check_async(fn)
         located = None
-        if process:
+        if process:  # first: a lambda or a closure is told how to make it work in a process
             from ._process.spawn import where  # the process layer sits above this one
 
             located = where(fn)
+        _check_async(fn)
         if not isinstance(restart, Restart):
             raise TypeError(f"restart must be a Restart, not {restart!r}")
         shutdown = _checked_shutdown(shutdown)

@@ -22,10 +22,10 @@ class ActorTree:
 
     `str(tree)` draws the whole tree, one line per node: a supervisor's path, `[strategy]`
     and the restarts it made (if any); an actor's name, state, incarnation, its own restarts
-    (if any), open ports and queued messages (if any). An actor that opened a supervisor
-    without a `name` shows that supervisor's `[strategy]` at the end of its own line and its
-    children under it; a named one is a node of its own under the actor. A snapshot: it
-    does not change as the tree does.
+    (if any), its pid (a process actor), open ports and queued messages (if any). An actor
+    that opened a supervisor without a `name` shows that supervisor's `[strategy]` at the
+    end of its own line and its children under it; a named one is a node of its own under
+    the actor. A snapshot: it does not change as the tree does.
     """
 
     path: str
@@ -38,6 +38,9 @@ class ActorTree:
     for a supervisor node."""
     incarnation: int
     """An actor's current incarnation (0 for a supervisor node)."""
+    pid: int | None
+    """A process actor's process id while it runs ([`ActorHandle.pid`][actors.ActorHandle.pid]);
+    `None` for an actor in this process, a process actor that is down, and a supervisor."""
     ports: int
     """Open ports the actor owns."""
     queued: int
@@ -75,6 +78,8 @@ class ActorTree:
             parts += [self.state, f"incarnation {self.incarnation}"]
             if self.restarts:
                 parts.append(f"restarts {self.restarts}")
+            if self.pid is not None:
+                parts.append(f"pid {self.pid}")
             parts.append(f"ports {self.ports}")
             if self.queued:
                 parts.append(f"queued {self.queued}")
@@ -100,6 +105,7 @@ def supervisor_node(sup: Supervisor) -> ActorTree:
         kind="supervisor",
         state="supervising",
         incarnation=0,
+        pid=None,
         ports=0,
         queued=0,
         restarts=sup._restarts,
@@ -124,6 +130,7 @@ def _actor_node(actor: ActorHandle) -> ActorTree:
         kind="actor",
         state=stats.state.value,
         incarnation=stats.incarnation,
+        pid=actor._pid,
         ports=stats.ports,
         queued=stats.queued,
         restarts=stats.restarts,

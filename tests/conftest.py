@@ -7,14 +7,19 @@
   cannot be stopped by ``fail_after``; ``HANG_SECONDS`` of wall-clock time later a SIGALRM
   raises inside it, so the suite fails instead of hanging (main thread, POSIX only).
 - ``logs`` captures structlog events and puts structlog back the way it found it.
+- No zombie, ever: after every test, the test process has no child process left. A child
+  still there after a short grace (``REAP_GRACE_SECONDS``) fails the test with its pid, state
+  and command line; it is then killed and reaped, so the next test starts clean.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import os
 import signal
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -22,9 +27,11 @@ import pytest
 import structlog
 import structlog.testing
 import trio
+from _helpers import child_pids
 
 WATCHDOG_SECONDS = 20
 HANG_SECONDS = 60
+REAP_GRACE_SECONDS = 2.0
 
 
 def _with_deadline(test: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
@@ -85,3 +92,42 @@ def _structlog_as_found() -> Iterator[None]:
     yield
     if not was_configured and structlog.is_configured():
         structlog.reset_defaults()
+
+
+def _describe(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            state = file.read().rpartition(")")[2].split()[0]
+        with open(f"/proc/{pid}/cmdline", "rb") as file:
+            cmdline = file.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return f"pid {pid} (gone)"
+    return f"pid {pid} state {state} {cmdline or '(zombie: no command line)'}"
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except OSError:  # reaped meanwhile (or not ours after all)
+        pass
+
+
+@pytest.fixture(autouse=True)
+def _no_child_process_left() -> Iterator[None]:
+    """Fail a test that leaves a child process (running or a zombie) behind it."""
+    if not os.path.isdir("/proc/self/task"):
+        yield
+        return
+    yield
+    left = child_pids()
+    deadline = time.monotonic() + REAP_GRACE_SECONDS
+    while left and time.monotonic() < deadline:  # a reaper thread may be finishing
+        time.sleep(0.01)
+        left = child_pids()
+    if not left:
+        return
+    described = [_describe(pid) for pid in left]
+    for pid in left:
+        _reap(pid)
+    pytest.fail("the test left child processes behind it: " + "; ".join(described), False)

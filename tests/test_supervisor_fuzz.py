@@ -127,6 +127,7 @@ class Run:
     overlaps: list[tuple[str, int]] = field(default_factory=list)  # began while this one ran
     killed: set[tuple[str, int]] = field(default_factory=set)  # given up on at a deadline
     log: list[tuple[float, str, str, int]] = field(default_factory=list)  # (t, what, child, inc)
+    spawned: list[str] = field(default_factory=list)  # in the order spawn()/start() were called
     starters: dict[str, str] = field(default_factory=dict)  # child -> "waiting", "ok", "raised"
     stop_time: float | None = None
     busy_at_stop: set[str] = field(default_factory=set)  # already stopping or down then
@@ -183,12 +184,14 @@ async def play(run: Run) -> str:
         run.inbox_peers.append(channel.port1)
         kwargs: dict[str, Any] = {"name": name, "restart": spec.restart, "shutdown": spec.shutdown}
         if not spec.started:
+            run.spawned.append(name)
             run.handles[name] = sup.spawn(child, spec.cleanup, channel.port2, **kwargs)
             return
         run.starters[name] = "waiting"
 
         async def starter() -> None:
             try:
+                run.spawned.append(name)
                 await sup.start(child, spec.cleanup, channel.port2, **kwargs)
                 run.starters[name] = "ok"
             except (RuntimeError, Boom):
@@ -311,7 +314,8 @@ def check(run: Run, outcome: str) -> None:
         for i, spec in enumerate(run.specs)
         if spec.cleanup < STUCK and (spec.shutdown is None or spec.cleanup < spec.shutdown)
     } - run.busy_at_stop
-    spawned = [name for _, what, name, inc in run.log if what == "begin" and inc == 1]
+    spawned = run.spawned  # a child spawned while a group restart winds down may never
+    # run its first incarnation: spawn order is the order of the calls
     windows = []
     for t, what, name, inc in run.log:
         if what == "stopping" and t >= stop and name in prompt:

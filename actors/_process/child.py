@@ -6,48 +6,104 @@ waits for `hello` on the control channel, imports the actor's function, and runs
 incarnation of it under a supervisor with the parent's path, so `current_actor()`, paths and
 supervisors inside work as they would in the parent. Its slot ports' queues stay in the
 parent (`actors._wire.home`): it writes how many messages it has read from each into the
-CURSORS page the two share. When the function ends it sends `done` and exits. If its parent
-dies, the lifeline breaks and it exits at once, whatever it was doing.
+CURSORS page the two share. When the function ends it sends `done` and exits. An exception of
+the function, or one that stops it from running at all (its module does not import here), is
+the actor's crash: it goes to the parent in `done`.
+
+If its parent dies, the lifeline breaks: the child cancels its actor as the parent would
+have, gives it the actor's `shutdown` deadline, then exits with `EXIT_ORPHANED` (70). It
+ignores SIGINT: Ctrl-C interrupts the parent, whose supervisor stops the child in order.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import math
 import os
 import runpy
+import signal
 import socket
 import sys
 import threading
-from collections.abc import MutableMapping
-from typing import Any
+import time
+from collections.abc import Callable, MutableMapping
+from typing import Any, Final, final
 
 import structlog
 import trio
 
+from .._wire.classes import set_main_module
+
 __all__ = ["main"]
 
-EXIT_ORPHANED = 70  # the parent died: nobody is left to tell anything
+EXIT_ORPHANED: Final = 70
+"""The exit status of a child whose parent died (EX_SOFTWARE): nobody is left to read it."""
 
 
-def _watch_lifeline(fd: int) -> None:
-    """Exit the moment the parent is gone (its end of the lifeline closes)."""
-    try:
-        while os.read(fd, 1):
-            pass
-    except OSError:
-        pass
-    os._exit(EXIT_ORPHANED)
+@final
+class _Lifeline:
+    """The pipe whose other end only the parent holds: it breaks when the parent dies.
+
+    Then the child stops as its parent would have stopped it: its link is closed, which
+    cancels its actor (its finally blocks run), and if that takes longer than the actor's
+    `shutdown` deadline, the process exits at once. Either way with `EXIT_ORPHANED`.
+    """
+
+    __slots__ = ("_lock", "_on_break", "broken", "fd", "grace")
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.broken = threading.Event()
+        self.grace: float | None = 0.0  # the actor's `shutdown`, once `hello` says it
+        self._lock = threading.Lock()
+        self._on_break: Callable[[], object] | None = None
+
+    def arm(self, on_break: Callable[[], object]) -> None:
+        """From the trio run: call `on_break` there when the lifeline breaks (now, if it has)."""
+        token = trio.lowlevel.current_trio_token()
+        with self._lock:
+            if not self.broken.is_set():
+                self._on_break = lambda: token.run_sync_soon(on_break)
+                return
+        on_break()
+
+    def watch(self) -> None:
+        """The watching thread: wait for the break; then stop the run, within the grace."""
+        with contextlib.suppress(OSError):
+            while os.read(self.fd, 1):
+                pass
+        with self._lock:
+            self.broken.set()
+            on_break = self._on_break
+        if on_break is not None:
+            with contextlib.suppress(trio.RunFinishedError):
+                on_break()
+        grace = self.grace
+        if grace is None or not math.isfinite(grace):  # as long as it takes, as the parent
+            return
+        time.sleep(grace)
+        os._exit(EXIT_ORPHANED)
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    """Ctrl-C reaches every process of the terminal's foreground group: the parent's
+    supervisor stops this one in order (cancel, then its deadline), so it does nothing here."""
 
 
 def main(argv: list[str]) -> int:
-    sock_fd, lifeline, node, parent, cid, cursors = (int(a) for a in argv)
-    threading.Thread(target=_watch_lifeline, args=(lifeline,), daemon=True).start()
-    trio.run(_child, sock_fd, node, parent, cid, cursors)
-    return 0
+    sock_fd, fd, node, parent, cid, cursors = (int(a) for a in argv)
+    lifeline = _Lifeline(fd)
+    threading.Thread(target=lifeline.watch, daemon=True, name="lifeline").start()
+    # A handler, not SIG_IGN: that would be inherited by every program the actor runs.
+    signal.signal(signal.SIGINT, _interrupted)
+    trio.run(_child, sock_fd, node, parent, cid, cursors, lifeline)
+    return EXIT_ORPHANED if lifeline.broken.is_set() else 0
 
 
-async def _child(sock_fd: int, name: int, parent: int, cid: int, cursors: int) -> None:
+async def _child(
+    sock_fd: int, name: int, parent: int, cid: int, cursors: int, lifeline: _Lifeline
+) -> None:
     from .._ports import MessagePort
     from .._queue import PortCore
     from .._wire.home import map_cursor_page
@@ -65,10 +121,12 @@ async def _child(sock_fd: int, name: int, parent: int, cid: int, cursors: int) -
     control = MessagePort._create(core)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(link.run)
+        lifeline.arm(link.close)  # the parent gone: as if its link broke
         try:
             hello = await control.receive()
         except (trio.EndOfChannel, trio.ClosedResourceError):
             return
+        lifeline.grace = hello.data[1]["shutdown"]
         await _incarnation(control, hello)
         control.close()
         await link.flush()  # `done`, and all it posted, must leave before the process does
@@ -79,19 +137,23 @@ async def _incarnation(control: Any, hello: Any) -> None:
     """Run the actor's function once, as the parent asked; then say `done`."""
     from .._supervisor import open_inner_supervisor
     from .._wire import codec
-    from .spawn import crash_outcome
 
     _, info, arguments = hello.data
     sys.path[:] = info["path"]
-    fn = _import(info["module"], info["qualname"], info["main"])
-    args: Any = codec.decode(arguments, hello.ports)
     if info["log"]:
         _ship_logs(control)
     home: list[Any] = []
     async with open_inner_supervisor(info["supervisor"]) as sup:
-        actor, starter = sup._spawn_here(
-            fn, tuple(args), info["name"], info["number"], info["with_status"]
-        )
+        try:
+            fn = _import(info)
+            # decoded only now: their classes may live in the module just imported
+            args: Any = codec.decode(arguments, hello.ports)
+            actor, starter = sup._spawn_here(
+                fn, tuple(args), info["name"], info["number"], info["with_status"]
+            )
+        except Exception as exc:  # it never ran: its ports, kept by the parent, stay there
+            _done(control, exc)
+            return
         actor._ports_home = home.extend  # the slot's ports are kept by the parent: not closed
 
         async def listen() -> None:
@@ -109,27 +171,40 @@ async def _incarnation(control: Any, hello: Any) -> None:
                     control.post_message(("started", starter.value), starter.ports)
             await actor.wait()
             nursery.cancel_scope.cancel()
-    crash = actor._last_crash  # after the block: a cancel ends its body early
+    crash = actor._last_crash  # (after the block: a cancel skips the rest of its body)
+    _done(control, crash)
+
+
+def _done(control: Any, crash: BaseException | None) -> None:
+    """Say how the incarnation ended: its crash, as itself if it clones (the parent may not
+    have its class: then the `done` after it still tells its type, message and traceback);
+    then `done`."""
+    from .spawn import crash_outcome
+
+    if crash is not None:
+        with contextlib.suppress(Exception):  # it does not clone: `done` says what it was
+            control.post_message(("crash", crash))
     outcome = None if crash is None else crash_outcome(crash)
-    try:
-        control.post_message(("done", outcome))
-    except Exception:  # the crash does not clone: what can be said about it goes
-        assert outcome is not None
-        control.post_message(("done", [None, *outcome[1:]]))
+    control.post_message(("done", outcome))
 
 
-def _import(module: str, qualname: str, main: str | None) -> Any:
-    from .._wire.classes import set_main_module
-
+def _import(info: Any) -> Any:
+    """The actor's function: from its module, or from the parent's main script, which runs
+    here as `__mp_main__` (as multiprocessing's spawn method does; its classes then cross as
+    the parent's `__main__` ones)."""
+    module, qualname = info["module"], info["qualname"]
     set_main_module("__mp_main__")  # the parent's __main__ is this process's __mp_main__
-    if module == "__main__":
-        if "__mp_main__" not in sys.modules:  # the parent's script, as multiprocessing does
-            namespace = runpy.run_path(main or "", run_name="__mp_main__")
-            mod = type(sys)("__mp_main__")
-            mod.__dict__.update(namespace)
-            sys.modules["__mp_main__"] = mod
-        return getattr(sys.modules["__mp_main__"], qualname)
-    return getattr(importlib.import_module(module), qualname)
+    if module != "__main__":
+        return getattr(importlib.import_module(module), qualname)
+    if "__mp_main__" not in sys.modules:
+        if info["main_module"] is not None:  # the parent ran `python -m main_module`
+            namespace = runpy.run_module(info["main_module"], run_name="__mp_main__")
+        else:
+            namespace = runpy.run_path(info["main"], run_name="__mp_main__")
+        main = type(sys)("__mp_main__")
+        main.__dict__.update(namespace)
+        sys.modules["__mp_main__"] = main
+    return getattr(sys.modules["__mp_main__"], qualname)
 
 
 def _ship_logs(control: Any) -> None:

@@ -5,16 +5,20 @@ trio process): `python -m actors._process.child`, given a socketpair to this run
 *lifeline*, a pipe whose other end only this process holds, so the child sees its parent die
 even if nothing else tells it. The two talk over a control channel, a port pair across the
 link: the parent sends `hello` (where the function is, and the arguments, the slot's ports
-kept here, see `actors._wire.home`) and `cancel`; the child sends `started` (for
-`Supervisor.start`), `log` (its log events) and `done` (how the incarnation ended).
+moving with them) and `cancel`; the child sends `started` (for `Supervisor.start`), `log`
+(its log events) and `done` (how the incarnation ended, the slot's ports moving home).
 
 The rules (`docs/explanation/processes.md` states them for users):
 
-- A crash in the child is the actor's crash, with its type, message and the child's
-  traceback; a process that ends without `done` is a `ProcessDiedError` with its exit status
-  or signal. Either way, the supervisor decides what comes next.
-- Cancelling the incarnation asks the child to cancel its actor; the supervisor's deadline
-  for it ends in a real kill (SIGKILL).
+- A crash in the child is the actor's crash: the exception itself if this process has its
+  class (else a `RemoteError` with its type's name and message), with the child's traceback
+  in a note. A process that ends without `done` is a `ProcessDiedError` with its exit status
+  or signal. Either way, the supervisor decides what comes next; a restart is a new process.
+- Cancelling the incarnation asks the child to cancel its actor (the link stays up, so what
+  its finally blocks send arrives); the supervisor's deadline for it ends in SIGKILL.
+- The slot's ports never leave: they are kept here (`actors._wire.home`), each message until
+  the child has read it, so whatever way the process ends, what it had not read waits for the
+  next incarnation. A slot port the child moved on has left the slot.
 - The process is always waited for (reaped) before the incarnation is over: no zombie.
 """
 
@@ -31,7 +35,7 @@ import trio
 
 from .._exceptions import ProcessDiedError, RemoteError
 from .._log import logger
-from .._ports import MessagePort
+from .._ports import MessageChannel, MessagePort
 from .._queue import PortCore
 from .._wire import codec
 from .._wire.frames import USER
@@ -54,12 +58,17 @@ REAP_GRACE: Final = 5.0
 class Where:
     """Where a process actor's function is, for the child to import it."""
 
-    __slots__ = ("main", "module", "qualname")
+    __slots__ = ("main", "main_module", "module", "qualname")
 
-    def __init__(self, module: str, qualname: str, main: str | None) -> None:
+    def __init__(
+        self, module: str, qualname: str, main: str | None, main_module: str | None = None
+    ) -> None:
         self.module = module
         self.qualname = qualname
-        self.main = main  # the main script, when the function is defined in it
+        # When the function is defined in the main script: the script's path, or the name of
+        # the module run as `python -m name`. The child runs it as `__mp_main__`.
+        self.main = main
+        self.main_module = main_module
 
 
 def where(fn: object) -> Where:
@@ -83,16 +92,25 @@ def where(fn: object) -> Where:
     found = getattr(sys.modules.get(module), qualname, None)
     if found is not fn:
         raise TypeError(f"{name} is not {module}.{qualname}: the child could not import it")
-    main = None
-    if module == "__main__":
-        main = getattr(sys.modules["__main__"], "__file__", None)
-        if main is None:
+    if module != "__main__":
+        return Where(module, qualname, None)
+    main = sys.modules["__main__"]
+    spec = getattr(main, "__spec__", None)
+    run_as = getattr(spec, "name", None)
+    if isinstance(run_as, str) and run_as != "__main__":  # python -m run_as
+        if run_as.rpartition(".")[2] == "__main__":
             raise TypeError(
-                f"{name} is defined in __main__, which has no file (an interactive session,"
-                " python -c): define it in a module the child can import"
+                f"{name} is defined in {run_as}, which a child cannot run without running the"
+                " whole program again: define it in a module the child can import"
             )
-        main = os.path.abspath(main)
-    return Where(module, qualname, main)
+        return Where(module, qualname, None, run_as)
+    path = getattr(main, "__file__", None)
+    if not isinstance(path, str):
+        raise TypeError(
+            f"{name} is defined in __main__, which has no file (an interactive session,"
+            " python -c): define it in a module the child can import"
+        )
+    return Where(module, qualname, os.path.abspath(path))
 
 
 def _control(node: Any, cid: int, location: int) -> MessagePort:
@@ -143,35 +161,62 @@ async def run_process(sup: Supervisor, actor: ActorHandle, inc: Incarnation) -> 
     finally:
         theirs.close()
         os.close(lifeline)
+    report = _Report()
+    failure: Exception | None = None
+    homes: list[HomeEnd] = []
     actor._pid = process.pid
     inc.kill = process.kill
-    link = SocketLink(node, child, ours)
-    node.add_link(child, link)
-    control = _control(node, cid, child)
-    done: list[Any] = []
-    homes: list[HomeEnd] = []
     try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(link.run)
-            homes = _hello(control, actor, inc, page)
-            try:
-                await _serve(control, actor, inc, done)
-            except trio.Cancelled:
-                control.post_message(("cancel",))
-                with trio.CancelScope(shield=True):
-                    await _serve(control, actor, inc, done)
-                raise
-            finally:
-                await _reap(process)
-                nursery.cancel_scope.cancel()
+        link = SocketLink(node, child, ours)
+        node.add_link(child, link)
+        control = _control(node, cid, child)
+        link_scope = trio.CancelScope(shield=True)  # the link outlives a cancel: it says it
+
+        async def run_link() -> None:
+            with link_scope:
+                await link.run()
+
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(run_link)
+                try:
+                    homes = _hello(control, actor, inc, page)
+                    await _serve(control, actor, report)
+                except trio.Cancelled:
+                    control.post_message(("cancel",))
+                    with trio.CancelScope(shield=True):
+                        await _serve(control, actor, report)
+                    raise
+                except Exception as exc:  # raised below as itself, not in the nursery's group
+                    failure = exc
+                finally:
+                    link_scope.cancel()  # the child exits once it sees its link go
+        finally:
+            control.close()
     finally:
-        control.close()
+        await _reap(process)
+        logger(actor=actor._path).debug(
+            "actor_process_exited", pid=process.pid, returncode=process.returncode
+        )
         os.close(lifeline_keep)
         page.close()
         actor._pid = None
         inc.kill = None
         _slots_back(actor, homes)
-    _ended(actor, process, done)
+    if failure is not None:
+        raise failure
+    _ended(actor, process, report)
+
+
+@final
+class _Report:
+    """What the child said about its incarnation."""
+
+    __slots__ = ("done", "error")
+
+    def __init__(self) -> None:
+        self.error: BaseException | None = None  # its crash, if the exception itself came
+        self.done: tuple[Any, tuple[MessagePort, ...]] | None = None  # `done`
 
 
 def _hello(
@@ -180,21 +225,19 @@ def _hello(
     """Send the child what to run: its function, its arguments, its slot ports (kept here,
     see `actors._wire.home`). Returns the slot ports' `HomeEnd`s."""
     fn: Where = actor._process
-    current = list(actor._current)
-    for i, obj in enumerate(current):
-        if type(obj) is MessagePort and obj._core is None:  # closed or moved on: it goes
-            current[i] = _closed_port()  # as a closed port (a detached one cannot travel)
-    actor._current = current
-    ports = [p for p in current if type(p) is MessagePort]
+    _revive(actor)
+    ports = [p for p in actor._current if type(p) is MessagePort]
     info = {
         "module": fn.module,
         "qualname": fn.qualname,
         "main": fn.main,
+        "main_module": fn.main_module,
         "path": list(sys.path),
         "name": actor._name,
         "supervisor": actor._supervisor._path,
         "number": inc.number,
         "with_status": actor._with_status,
+        "shutdown": actor._shutdown,
         "log": structlog.is_configured(),
     }
     args = actor._fresh_args()
@@ -217,14 +260,6 @@ def _hello(
     return homes
 
 
-def _closed_port() -> MessagePort:
-    from .._ports import MessageChannel
-
-    channel = MessageChannel()
-    channel.port1.close()
-    return channel.port2
-
-
 def _slots_back(actor: ActorHandle, homes: list[HomeEnd]) -> None:
     """The process is gone: its slot ports stay with the slot, holding what it had not read;
     one it moved on has left the slot (a detached object takes its place)."""
@@ -236,13 +271,9 @@ def _slots_back(actor: ActorHandle, homes: list[HomeEnd]) -> None:
                     current[i] = home.give_up_slot()
 
 
-async def _serve(
-    control: MessagePort, actor: ActorHandle, inc: Incarnation, done: list[Any]
-) -> None:
+async def _serve(control: MessagePort, actor: ActorHandle, report: _Report) -> None:
     """Handle what the child sends until its `done` (or until it is gone)."""
-    if done:
-        return
-    while True:
+    while report.done is None:
         try:
             event = await control.receive()
         except (trio.EndOfChannel, trio.ClosedResourceError):
@@ -250,15 +281,18 @@ async def _serve(
         data = event.data
         kind = data[0] if isinstance(data, (list, tuple)) and data else None
         if kind == "done":
-            done.append((data, event.ports))
-            return
-        if kind == "started":
-            _started(actor, inc, data[1])
+            report.done = (data, event.ports)
+        elif kind == "crash" and len(data) == 2 and isinstance(data[1], BaseException):
+            report.error = data[1]
+        elif kind == "started":
+            _started(actor, data[1])
         elif kind == "log":
             _relog(actor, data)
+        # else a message that did not decode here (a `crash` whose class this process does
+        # not have: the `done` after it says what it was), or nonsense: nothing to do
 
 
-def _started(actor: ActorHandle, inc: Incarnation, value: object) -> None:
+def _started(actor: ActorHandle, value: object) -> None:
     from .._actor import TaskStatus
 
     TaskStatus(actor).started(value)
@@ -279,8 +313,8 @@ def _relog(actor: ActorHandle, data: Any) -> None:
 
 
 async def _reap(process: trio.Process) -> None:
-    """Wait for the child to exit (it does after `done`, or once its socket is gone); kill it
-    if it does not within `REAP_GRACE` seconds. Never returns before it is reaped."""
+    """Wait for the child to exit (it does after `done`, or once its link is gone); kill it
+    if it has not within `REAP_GRACE` seconds. Never returns before it is reaped."""
     with trio.CancelScope(shield=True):
         with trio.move_on_after(REAP_GRACE):
             await process.wait()
@@ -289,25 +323,44 @@ async def _reap(process: trio.Process) -> None:
         await process.wait()
 
 
-def _ended(actor: ActorHandle, process: trio.Process, done: list[Any]) -> None:
-    """How the incarnation ended: the slot's ports come home; a crash is raised."""
-    if not done:
+def _ended(actor: ActorHandle, process: trio.Process, report: _Report) -> None:
+    """How the incarnation ended: a crash is raised."""
+    if report.done is None:
         raise ProcessDiedError(actor._path, process.pid, process.returncode)
-    (data, _) = done[0]
-    outcome = data[1]
+    outcome = report.done[0][1]
     if outcome is None:
         return
-    error = outcome[0]
-    text = outcome[1]
-    if isinstance(error, BaseException):
-        error.add_note(f"raised in process {process.pid}; its traceback:\n{text}")
-        raise error
-    raise RemoteError(outcome[2], outcome[3], text)
+    text, type_name, message = outcome
+    error = report.error
+    if error is None:
+        error = RemoteError(type_name, message, text)
+    error.add_note(f"raised in process {process.pid} ({actor._path}); its traceback:\n{text}")
+    raise error
 
 
-def crash_outcome(error: BaseException) -> list[Any]:
-    """How a crash travels in `done`: the exception (if it clones), its traceback text, and its
-    type name and message for when it does not."""
+def _revive(actor: ActorHandle) -> None:
+    """A slot port the last incarnation closed or moved on (a detached object, which cannot
+    travel) is replaced by a port whose peer is gone, so the next incarnation starts with
+    every port it was spawned with, and finds that one at `EndOfChannel`."""
+    current = actor._current
+    if all(type(p) is not MessagePort or p._core is not None for p in current):
+        return
+    revived = list(current)
+    for i, port in enumerate(revived):
+        if type(port) is MessagePort and port._core is None:
+            channel = MessageChannel()
+            channel.port1.close()
+            revived[i] = channel.port2
+    actor._current = revived
+
+
+def crash_outcome(error: BaseException) -> list[str]:
+    """How a crash is told in `done`: its traceback text, its type's name and its message
+    (all the parent has when the exception itself cannot cross)."""
     text = "".join(traceback.format_exception(error))
     kind = type(error)
-    return [error, text, f"{kind.__module__}.{kind.__qualname__}", str(error)]
+    try:
+        message = str(error)
+    except Exception:
+        message = "<str() failed>"
+    return [text, f"{kind.__module__}.{kind.__qualname__}", message]
