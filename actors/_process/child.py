@@ -104,7 +104,7 @@ async def _incarnation(control: Any, hello: Any) -> None:
                     control.post_message(("started", starter.value), starter.ports)
             await actor.wait()
             nursery.cancel_scope.cancel()
-        crash = actor._last_crash
+    crash = actor._last_crash  # after the block: a cancel ends its body early
     slots = [p for p in home if type(p) is MessagePort]
     back = [p for p in slots if p._core is not None]
     indices = [i for i, p in enumerate(slots) if p._core is not None]
