@@ -62,6 +62,7 @@ async def _child(sock_fd: int, name: int, parent: int, cid: int) -> None:
     async with trio.open_nursery() as nursery:
         nursery.start_soon(link.run)
         try:
+            _join_names(await control.receive())  # before `hello`: serve/connect reach the root
             hello = await control.receive()
         except (trio.EndOfChannel, trio.ClosedResourceError):
             return
@@ -148,6 +149,12 @@ def _ship_logs(control: Any) -> None:
         ],
         cache_logger_on_first_use=False,
     )
+
+
+def _join_names(event: Any) -> None:
+    from .names import join
+
+    join(event)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from .._log import logger
 from .._ports import MessagePort
 from .._queue import PortCore
 from .._wire.node import RemoteEnd, local_node, new_name
+from . import names
 from .link import SocketLink
 
 if TYPE_CHECKING:
@@ -139,6 +140,7 @@ async def run_process(sup: Supervisor, actor: ActorHandle, inc: Incarnation) -> 
     link = SocketLink(node, child, ours)
     node.add_link(child, link)
     control = _control(node, cid, child)
+    names.send(control)  # before `hello`: the child's way to the root's names
     done: list[Any] = []
     try:
         async with trio.open_nursery() as nursery:
