@@ -135,7 +135,8 @@ class ServiceNotFoundError(LookupError):
     """[`connect(name)`][actors.connect] found nobody serving `name`.
 
     Raised at once, unless `connect` was called with `wait=True`. A `LookupError`, as a
-    missing key is. Names are those of [`serve`][actors.serve] blocks running in this trio run.
+    missing key is. Names are those of [`serve`][actors.serve] blocks running in this trio run
+    and in the process actors of its tree.
 
     Args:
         name: the name nobody serves.

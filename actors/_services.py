@@ -3,9 +3,12 @@
 Built only from ports, as a `SharedWorker` is: a `serve` block registers a *door*, a port
 whose only job is to hand out ports. `connect(name)` makes a fresh `MessageChannel`, posts one
 end through a door of that name and returns the other; the server receives that end from its
-`incoming` iterator. The registry that maps names to doors belongs to the trio run, as the
-names of `BroadcastChannel` do; a later relay for other processes and hosts is one more way to
-reach a door.
+`incoming` iterator. The registry that maps names to doors belongs to the trio run of the
+tree's root process. In any other process a `Remote` (which the process layer plugs in, so
+this module knows nothing of the wire) reaches the root's: a `serve` there moves its door to
+the root, and a `connect` there sends the client's end to the root, which posts it through a
+door (`serve_from_afar`, `connect_from_afar`). A door whose server lives in another process is
+just a port whose peer is over there.
 
 The rules (`docs/explanation/services.md` states them for users):
 
@@ -17,6 +20,9 @@ The rules (`docs/explanation/services.md` states them for users):
 - A connection is a port pair like any other: if the server's incarnation ends, the ports it
   accepted close with it, and the client sees `close` / `EndOfChannel`. A client that
   connected but was never accepted (the block ended first) sees the same.
+- Across processes, the root applies each `serve` and `connect` when its message arrives, so a
+  `serve` that returned is visible to every `connect` made after it in causal order, in any
+  process of the tree; a server process that is gone takes its doors with it.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from typing import Final, final
+from typing import Final, Protocol, final
 
 import trio
 
@@ -34,7 +40,28 @@ from ._owner import CURRENT, Incarnation
 from ._ports import MessageChannel, MessagePort
 from ._rpc import serve_calls
 
-__all__ = ["Incoming", "connect", "serve"]
+__all__ = [
+    "Incoming",
+    "Remote",
+    "connect",
+    "connect_from_afar",
+    "remote",
+    "serve",
+    "serve_from_afar",
+    "use_remote",
+]
+
+
+class Remote(Protocol):
+    """The names of the tree's root, reached from another process (the process layer makes
+    one for each process it starts, and plugs it in with `use_remote`)."""
+
+    def serve(self, name: str, door: MessagePort) -> None:
+        """Serve `name` at the root through `door`, which moves there (never blocks)."""
+
+    async def connect(self, name: str, client: MessagePort, wait: bool) -> None:
+        """Have the root post `client`, which moves there, through a door of `name`; return
+        once it did. Raises `ServiceNotFoundError` if nobody serves `name` (and not `wait`)."""
 
 
 @final
@@ -58,13 +85,16 @@ class _Door:
 class _Registry:
     """The names served in one trio run, each with its doors in turn order."""
 
-    __slots__ = ("names", "waiting")
+    __slots__ = ("names", "parked", "remote", "waiting")
 
     _current: Final = trio.lowlevel.RunVar["_Registry"]("actors_services")
 
     def __init__(self) -> None:
         self.names: dict[str, deque[_Door]] = {}
         self.waiting: dict[str, trio.Event] = {}  # connect(wait=True) calls, per name
+        # connect(wait=True) calls from other processes, per name: (client, reply) ports
+        self.parked: dict[str, dict[MessagePort, MessagePort]] = {}
+        self.remote: Remote | None = None  # set in a process that is not the tree's root
 
     @classmethod
     def current(cls) -> _Registry:
@@ -82,6 +112,25 @@ class _Registry:
         appeared = self.waiting.pop(name, None)
         if appeared is not None:
             appeared.set()
+        if self.parked:
+            self.unpark(name)
+
+    def unpark(self, name: str) -> None:
+        """Hand the waiting clients from other processes of `name` to its doors, in turn."""
+        parked = self.parked.pop(name, None)
+        while parked:
+            client, reply = next(iter(parked.items()))
+            if reply._core is None or reply._core.peer is None:  # its connect gave up
+                del parked[client]
+                client.close()
+                reply.close()
+                continue
+            door = self.next_door(name)
+            if door is None:  # no door takes clients now: they wait on
+                self.parked[name] = parked
+                return
+            del parked[client]
+            _hand_over(door, client, reply)
 
     def remove(self, name: str, door: _Door) -> None:
         doors = self.names.get(name)
@@ -185,6 +234,77 @@ async def _serve_client(
         port.close()
 
 
+def _hand_over(door: _Door, client: MessagePort, reply: MessagePort) -> None:
+    """A connect from another process reaches `door`: `client` goes through it, and the
+    connect is told."""
+    door.port.post_message(None, [client])
+    reply.post_message(True)
+    reply.close()
+
+
+def use_remote(names: Remote) -> None:
+    """This trio run is not the tree's root: its `serve` and `connect` go to the root's
+    names through `names` (the process layer calls it as a child process starts)."""
+    _Registry.current().remote = names
+
+
+def remote() -> Remote | None:
+    """The root's names as this run reaches them, or `None` if this run is the root."""
+    return _Registry.current().remote
+
+
+def serve_from_afar(name: str, door: MessagePort) -> None:
+    """At the root: a `serve` block in another process serves `name` through `door` (its end
+    moved here). It takes clients, in its turn, until it closes.
+
+    Raises:
+        TypeError, ValueError: `name` is not a name (the caller closes `door`).
+    """
+    name = _checked(name)
+    registry = _Registry.current()
+    entry = _Door(door)
+    entry.owner = None  # its server is over there: the door takes clients until it closes
+    door.onclose = lambda _: registry.remove(name, entry)
+    door.start()
+    registry.add(name, entry)
+
+
+def connect_from_afar(name: str, client: MessagePort, reply: MessagePort, wait: bool) -> None:
+    """At the root: a `connect` in another process. `client` goes through the next door of
+    `name`, and `reply` gets `True`; with nobody serving `name`, `reply` gets `False` (and
+    `client` closes), or, if `wait`, both wait here until someone serves it or the connect
+    gives up (`reply` closes).
+
+    Raises:
+        TypeError, ValueError: `name` is not a name (the caller closes the ports).
+    """
+    name = _checked(name)
+    registry = _Registry.current()
+    door = registry.next_door(name)
+    if door is not None:
+        _hand_over(door, client, reply)
+        return
+    if not wait:
+        client.close()
+        reply.post_message(False)
+        reply.close()
+        return
+    parked = registry.parked.setdefault(name, {})
+    parked[client] = reply
+
+    def gave_up(_: object) -> None:
+        waiting = registry.parked.get(name)
+        if waiting is not None and waiting.get(client) is reply:
+            del waiting[client]
+            if not waiting:
+                del registry.parked[name]
+            client.close()
+        reply.close()
+
+    reply.onclose = gave_up
+    reply.start()
+
+
 def _waiting(name: str, owner: Incarnation | None) -> dict[str, object]:
     return {"name": name, "actor": None if owner is None else owner.actor._path}
 
@@ -193,11 +313,18 @@ def _waiting(name: str, owner: Incarnation | None) -> dict[str, object]:
 async def serve(name: str) -> AsyncIterator[Incoming]:
     """Serve `name` for as long as the block runs: `async with actors.serve(name) as incoming:`.
 
-    While the block runs, [`connect(name)`][actors.connect] in this trio run reaches it, and
+    While the block runs, [`connect(name)`][actors.connect] in any process of the tree
+    reaches it (this trio run, or a process actor's: see
+    [Across processes](../explanation/services.md#across-processes)), and
     `async for port in incoming:` yields one fresh port per client, as a `SharedWorker`'s
-    `connect` event delivers one. Several blocks may serve one name at once: connections go
-    to each in turn. When the block ends (its scope, its actor), the name is no longer served
-    by it, and clients that connected but were not accepted see their port close.
+    `connect` event delivers one. Several blocks may serve one name at once, in any
+    processes: connections go to each in turn. When the block ends (its scope, its actor, its
+    process), the name is no longer served by it, and clients that connected but were not
+    accepted see their port close.
+
+    In a process actor, the block registers at the tree's root process before it yields: a
+    `connect` that comes after it in causal order (say, once `Supervisor.start` has returned
+    what the block's actor passed to `task_status.started()`) finds it.
 
     Args:
         name: the name to serve (a non-empty `str`).
@@ -214,11 +341,16 @@ async def serve(name: str) -> AsyncIterator[Incoming]:
     registry = _Registry.current()
     channel = MessageChannel()  # port1: the registry posts on it; port2: the server receives
     door = _Door(channel.port1)
-    registry.add(name, door)
+    names = registry.remote
+    if names is None:
+        registry.add(name, door)
+    else:
+        names.serve(name, channel.port1)  # the door moves to the root's registry
     try:
         yield Incoming(name, channel.port2)
     finally:
-        registry.remove(name, door)
+        if names is None:
+            registry.remove(name, door)
         channel.port1.close()
         channel.port2.close()  # clients not accepted yet: their ports close (D2)
 
@@ -231,6 +363,10 @@ async def connect(
 
     The port works at once: what is posted on it waits at the server's end until the server
     receives it. Made inside an actor, it belongs to the actor's incarnation.
+
+    The server may be in any process of the tree: names live in its root process. There, a
+    `connect` costs what it costs without processes; in a process actor it is one round trip
+    to the root (see [Across processes](../explanation/services.md#across-processes)).
 
     Args:
         name: the name a [`serve`][actors.serve] block serves.
@@ -250,6 +386,8 @@ async def connect(
     await trio.lowlevel.checkpoint_if_cancelled()
     name = _checked(name)
     registry = _Registry.current()
+    if registry.remote is not None:
+        return await _connect_afar(registry.remote, name, wait, warn_after)
     watched = None
     try:
         while True:
@@ -267,4 +405,21 @@ async def connect(
     channel = MessageChannel()
     door.port.post_message(None, [channel.port2])
     await trio.lowlevel.cancel_shielded_checkpoint()
+    return channel.port1
+
+
+async def _connect_afar(
+    names: Remote, name: str, wait: bool, warn_after: float | None
+) -> MessagePort:
+    """`connect` in a process that is not the root: the root posts the server's end."""
+    channel = MessageChannel()
+    watched = watch(warn_after, "connect_waiting", _waiting, name, CURRENT.get()) if wait else None
+    try:
+        await names.connect(name, channel.port2, wait)
+    except BaseException:
+        channel.port1.close()  # a server that got the other end sees its client leave
+        raise
+    finally:
+        if watched is not None:
+            watched.done()
     return channel.port1

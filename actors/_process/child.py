@@ -123,6 +123,7 @@ async def _child(
         nursery.start_soon(link.run)
         lifeline.arm(link.close)  # the parent gone: as if its link broke
         try:
+            _join_names(await control.receive())  # before `hello`: serve/connect reach the root
             hello = await control.receive()
         except (trio.EndOfChannel, trio.ClosedResourceError):
             return
@@ -228,6 +229,12 @@ def _ship_logs(control: Any) -> None:
         ],
         cache_logger_on_first_use=False,
     )
+
+
+def _join_names(event: Any) -> None:
+    from .names import join
+
+    join(event)
 
 
 if __name__ == "__main__":

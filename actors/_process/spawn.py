@@ -41,6 +41,7 @@ from .._wire import codec
 from .._wire.frames import USER
 from .._wire.home import FREE, SLOT, CursorPage, HomeEnd
 from .._wire.node import RemoteEnd, local_node, new_name
+from . import names
 from .link import SocketLink
 
 if TYPE_CHECKING:
@@ -170,6 +171,7 @@ async def run_process(sup: Supervisor, actor: ActorHandle, inc: Incarnation) -> 
         link = SocketLink(node, child, ours)
         node.add_link(child, link)
         control = _control(node, cid, child)
+        names.send(control)  # before `hello`: the child's way to the root's names
         link_scope = trio.CancelScope(shield=True)  # the link outlives a cancel: it says it
 
         async def run_link() -> None:
