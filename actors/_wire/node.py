@@ -664,6 +664,10 @@ class Node:
             for seq, payload, descriptors, ask in early:
                 remote.early[seq] = (payload, descriptors, ask)
             remote.closing = closing
+            # Back where it once left: the forward it left here is stale (frames for it find
+            # it first), and would pass them back to where it was once it closes, or to this
+            # very node, round and round; and it would report the end lost with that place.
+            self.forwards.pop((cid, end), None)
         queue = core.queue
         for kind, payload, descriptors in queued:
             if kind == 2:
