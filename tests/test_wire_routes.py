@@ -310,3 +310,28 @@ async def test_both_ends_moving_at_once_still_talk(hops: int) -> None:
         for _, port in ends:
             port.close()
         nursery.cancel_scope.cancel()
+
+
+async def test_an_end_back_where_it_once_left_leaves_no_forward_there() -> None:
+    """A port moved over a channel whose two ends are both on its node comes back at once: the
+    forward it left is gone, so when it closes while its peer still posts to that node, what
+    comes is dropped (not passed to this node again and again), and the peer gets its close."""
+    async with trio.open_nursery() as nursery:
+        p, c = Node(), Node()
+        link_nodes(p, c, nursery)
+        await trio.testing.wait_all_tasks_blocked()  # the routes are known
+        at_p, at_c = bridge(p, c)
+        out, back = bridge(p, p)  # both ends on p, talking through p's node
+        out.post_message("take", [at_p])
+        assert not p.forwards
+        core = back._core
+        assert core is not None
+        moved = core.queue.popleft()[1][0]  # at once: C has not heard of the move yet
+        moved.close()
+        at_c.post_message("to the closed end")
+        with trio.fail_after(1):
+            with pytest.raises(trio.EndOfChannel):
+                await at_c.receive()
+        for port in (out, back):
+            port.close()
+        nursery.cancel_scope.cancel()

@@ -109,8 +109,13 @@ class SocketLink:
                 if exc.errno not in (errno.ECONNRESET, errno.EPIPE, errno.EBADF):
                     logger(node=node.name).warning("link_broken", reason=repr(exc))
                 return
-            if not data:
-                return  # the other side closed (or its process died)
+            if not data:  # the other side closed (or its process died)
+                if reader.pending:
+                    logger(node=node.name, neighbour=neighbour).warning(
+                        "link_broken",
+                        reason=f"the peer closed within a frame ({reader.pending} bytes)",
+                    )
+                return
             try:
                 for frame in reader.feed(data):
                     node.receive(frame, neighbour)

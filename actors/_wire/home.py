@@ -36,7 +36,7 @@ from .._queue import CLOSE, LAGGED, MESSAGE_ERROR, PortCore
 from . import codec
 from .frames import ACK, MOVED_ACK, USER
 from .frames import CLOSE as F_CLOSE
-from .node import ACK_EVERY, Node, new_name, next_ack
+from .node import ACK_EVERY, EARLY_WINDOW, Node, new_name, next_ack
 
 __all__ = ["CursorPage", "HomeEnd"]
 
@@ -260,11 +260,14 @@ class HomeEnd:
 
     def on_user(self, seq: int, payload: bytes, descriptors: list[Any], ask: bool) -> None:
         if seq != self.recv_seq:
-            if seq > self.recv_seq:
+            due = self.recv_seq
+            if due < seq <= due + EARLY_WINDOW and seq not in self.early:
                 self.early[seq] = (payload, descriptors, ask)
-            else:
-                self.node.close_described(descriptors)
-            return
+                return
+            self.node.close_described(descriptors)  # never delivered: its ports go
+            if seq < 1 or seq > due + EARLY_WINDOW:
+                self.broken(f"message {seq} when {due} is due")
+            return  # a duplicate
         if ask:
             self._asked(seq)
         self._accept(payload, descriptors)
@@ -304,8 +307,22 @@ class HomeEnd:
         self.ack_upto = max(self.ack_upto, seq)
 
     def on_close(self, last: int) -> None:
+        arrived = self.recv_seq - 1
+        if not arrived <= last <= arrived + EARLY_WINDOW:
+            self.broken(f"closed after message {last} when {arrived} arrived")
+            return
         self.closing = last
         self._maybe_closed()
+
+    def broken(self, reason: str) -> None:
+        """The reader sent what no honest reader sends (node.py's rules): its channel ends,
+        as if its process had died (a slot port stays with the slot, what it had not read
+        still queued), and the reader is told its peer closed."""
+        logger(node=self.node.name).warning(
+            "channel_broken", channel=f"{self.cid:x}/0", reason=reason
+        )
+        self.node.send(self.location, F_CLOSE, self.cid, 1, self.send_seq - 1)
+        self.on_lost()
 
     def _maybe_closed(self) -> None:
         if self.closing is not None and self.recv_seq > self.closing:

@@ -19,13 +19,35 @@ The rules (`docs/explanation/processes.md` states them for users):
   message, whatever paths they took.
 - A node that is lost (`NODE_LOST`) takes with it every end it had: their peers get `close`
   after the messages that had arrived (`LOST` where only a forward knows the peer).
+
+What a neighbour may send (`Node.receive` enforces it; the link drops a neighbour that breaks
+it, and its nodes are lost):
+
+- Frames of the shape their kind has (`frames.decode`), from a node behind the link (its
+  `src` is reached through that link), never for a node behind that same link (one for a
+  node we know is lost is dropped: we may have said so while it was on its way).
+- ROUTES, NODE_LOST and BYE from the neighbour itself, for us: it may announce only nodes
+  that are new or already behind it (not us, not a node reached another way, not a lost
+  node), and report lost only nodes behind it (or, from our parent, nodes we do not know).
+- A frame we fail to handle (a bug of ours) drops the link too, rather than the process,
+  logged with its traceback (`frame_failed`).
+
+What a frame for an end says cannot be blamed on the link it came by (forwards relay frames
+under their own name), so a value no honest peer sends breaks that channel only: a `seq` out
+of the window `EARLY_WINDOW` past the next due, or below 1; a CLOSE whose `last` is below what
+arrived or past the window. Its local end closes as if the peer had died (one log line) and
+the peer is told we closed. A repeated `seq` is dropped. A frame for an end that is not here
+is dropped too (an end that closed while frames for it were on their way looks the same). A
+descriptor that cannot be an end arriving here (the end is here already, sequence numbers out
+of range, a close before the end of its queue) makes its message a messageerror, as a
+payload that does not decode does.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any, Final, Protocol, final
 
 import trio
@@ -48,10 +70,30 @@ from .frames import (
     CLOSE as F_CLOSE,
 )
 
-__all__ = ["ACK_EVERY", "Link", "Node", "RemoteEnd", "local_node", "new_name", "set_local_node"]
+__all__ = [
+    "ACK_EVERY",
+    "EARLY_WINDOW",
+    "SEQ_LIMIT",
+    "Link",
+    "Node",
+    "RemoteEnd",
+    "local_node",
+    "new_name",
+    "set_local_node",
+]
 
 ACK_EVERY: Final = 128
 """A sender asks for a read acknowledgement every this many messages (flow control)."""
+
+EARLY_WINDOW: Final = 1 << 24
+"""How far past the next due message an end accepts one (and keeps it until its turn): about
+16.8 million. Honest frames arrive early only during a move, by as many as were still on the
+old path; a frame further ahead breaks its channel. So an end keeps at most this many early
+messages, and no more than its peer sent."""
+
+SEQ_LIMIT: Final = 1 << 62
+"""Sequence numbers in a port's descriptor are below this (so that counting on from them
+stays a msgpack integer)."""
 
 
 def new_name() -> int:
@@ -67,6 +109,10 @@ class Link(Protocol):
 
     def close(self) -> None:
         """Close the link; the node learns of it through `Node.link_lost`."""
+
+
+class Unadoptable(Exception):
+    """A descriptor that cannot be an end arriving here."""
 
 
 @final
@@ -199,11 +245,14 @@ class RemoteEnd:
 
     def on_user(self, seq: int, payload: bytes, descriptors: list[Any], ask: bool) -> None:
         if seq != self.recv_seq:
-            if seq > self.recv_seq:
+            due = self.recv_seq
+            if due < seq <= due + EARLY_WINDOW and seq not in self.early:
                 self.early[seq] = (payload, descriptors, ask)
-            else:
-                self.node.close_described(descriptors)  # a duplicate: its ports go
-            return
+                return
+            self.node.close_described(descriptors)  # never delivered: its ports go
+            if seq < 1 or seq > due + EARLY_WINDOW:
+                self.broken(f"message {seq} when {due} is due")
+            return  # a duplicate
         self._accept(payload, descriptors, ask)
         early = self.early
         while early and self.recv_seq in early:
@@ -218,12 +267,27 @@ class RemoteEnd:
         self.local.deliver(data, ports)
 
     def on_close(self, last: int) -> None:
+        arrived = self.recv_seq - 1
+        if not arrived <= last <= arrived + EARLY_WINDOW:
+            self.broken(f"closed after message {last} when {arrived} arrived")
+            return
         self.closing = last
         self._maybe_closed()
+
+    def broken(self, reason: str) -> None:
+        """The peer sent what no honest peer sends: the channel ends here, as if the peer had
+        died (after what arrived in order), and the peer is told we closed."""
+        logger(node=self.node.name).warning(
+            "channel_broken", channel=f"{self.cid:x}/{self.end}", reason=reason
+        )
+        self._closed_here()
+        self._peer_gone()
 
     def _maybe_closed(self) -> None:
         if self.closing is not None and self.recv_seq > self.closing:
             self.node.ends.pop((self.cid, self.end), None)
+            if self.early:  # past the close: never delivered
+                self._drop_early()
             self._peer_gone()
 
     def on_lost(self) -> None:
@@ -329,7 +393,7 @@ class Node:
         self.routes: dict[int, int] = {}  # node -> the neighbour it is reached through
         self.default: int | None = None  # the neighbour for every other node (the parent)
         self.lost_nodes: set[int] = set()
-        self._loop: deque[bytes] = deque()  # frames to ourselves, handled in order
+        self._loop: deque[tuple[Sequence[Any], int]] = deque()  # (fields, neighbour): to handle
         self._pumping = False
         # The read cursors shared with the parent node (8-byte counters), for the ends whose
         # messages the parent keeps until they are read (see HomeEnd); None if none.
@@ -382,54 +446,73 @@ class Node:
 
     def send(self, dst: int, kind: int, *fields: object) -> None:
         """Send a frame to node `dst` by its route (to ourselves: handled after this one)."""
-        frame = frames.encode(dst, self.name, kind, *fields)
         if dst == self.name:
-            self._loop.append(frame)
+            self._loop.append(([dst, dst, kind, *fields], dst))
             if not self._pumping:
                 self._pump()
             return
-        self._route(dst, frame)
+        self._route(dst, frames.encode(dst, self.name, kind, *fields))
 
     def _route(self, dst: int, frame: bytes) -> None:
         via = self.routes.get(dst, self.default)
         link = None if via is None or dst in self.lost_nodes else self.links.get(via)
         if link is None:
-            self._undeliverable(frame)
+            self._undeliverable(frames.decode(frame))
             return
         link.send(frame)
 
-    def _undeliverable(self, frame: bytes) -> None:
+    def _undeliverable(self, fields: Sequence[Any]) -> None:
         """A frame with nowhere to go: the ports it carries must still close."""
-        try:
-            fields = frames.decode(frame)
-        except FrameError:
-            return
-        if fields[2] == USER and len(fields) >= 8:
+        if fields[2] == USER:
             self.close_described(fields[7])
 
     # -- what arrives ---------------------------------------------------------------------
 
     def receive(self, frame: bytes, neighbour: int) -> None:
-        """A frame from the link to `neighbour`.
+        """A frame from the link to `neighbour` (the module's docstring says what it may send).
 
         Raises:
             FrameError: `frame` breaks the protocol (the link must be dropped).
         """
-        fields = frames.decode(frame)
-        dst = fields[0]
-        if dst != self.name:
-            assert type(dst) is int  # frames.decode checked it
-            self._route(dst, frame)  # passing through
-            return
-        if self._pumping:  # a link delivering while we handle a frame: after it, in order
-            self._loop.append(frame)
-            return
-        self._pumping = True
         try:
-            self._handle(fields, neighbour)
-            self._drain_loop()
-        finally:
-            self._pumping = False
+            fields = frames.decode(frame)
+            dst, src = fields[0], fields[1]
+            if self.routes.get(src, self.default) != neighbour or src == self.name:
+                raise FrameError(f"a frame from node {src:x}, which is not behind the link")
+            if dst != self.name:
+                self._pass_on(fields, frame, neighbour)
+                return
+            if self._pumping:  # a link delivering while we handle a frame: after it, in order
+                self._loop.append((fields, neighbour))
+                return
+            self._pumping = True
+            try:
+                self._handle(fields, neighbour)
+                self._drain_loop()
+            finally:
+                self._pumping = False
+        except FrameError:
+            raise
+        except Exception as exc:  # a bug of ours: the link goes, not the process
+            logger(node=self.name).error("frame_failed", neighbour=neighbour, exc_info=True)
+            raise FrameError(f"handling a frame failed: {exc!r}") from exc
+
+    def _pass_on(self, fields: Sequence[Any], frame: bytes, neighbour: int) -> None:
+        """A frame for another node, from `neighbour`: on to the next hop, never back."""
+        dst = fields[0]
+        if fields[2] >= ROUTES:
+            raise FrameError(f"a frame of kind {fields[2]} to pass on to node {dst:x}")
+        if dst in self.lost_nodes:  # (we may have said so while it was on its way)
+            self._undeliverable(fields)
+            return
+        via = self.routes.get(dst, self.default)
+        if via == neighbour:
+            raise FrameError(f"a frame for node {dst:x} from the link that leads to it")
+        link = None if via is None else self.links.get(via)
+        if link is None:
+            self._undeliverable(fields)
+        else:
+            link.send(frame)
 
     def _pump(self) -> None:
         self._pumping = True
@@ -441,29 +524,18 @@ class Node:
     def _drain_loop(self) -> None:
         loop = self._loop
         while loop:
-            fields = frames.decode(loop.popleft())
-            self._handle(fields, self.name)
+            self._handle(*loop.popleft())
 
-    def _handle(self, fields: list[Any], neighbour: int) -> None:
+    def _handle(self, fields: Sequence[Any], neighbour: int) -> None:
         kind = fields[2]
-        if kind == ROUTES:
-            names = _ints(fields, 3)
-            for name in names:
-                if name != self.name:
-                    self.routes[name] = neighbour
-                    self.lost_nodes.discard(name)
-            if self.default is not None and neighbour != self.default:
-                parent = self.links.get(self.default)
-                if parent is not None:
-                    parent.send(frames.encode(self.default, self.name, ROUTES, names))
+        if kind >= ROUTES:  # ROUTES, NODE_LOST, BYE: from the neighbour itself
+            if fields[1] != neighbour:
+                raise FrameError(f"a frame of kind {kind} from beyond the neighbour")
+            if kind == ROUTES:
+                self._routes(fields[3], neighbour)
+            elif kind == NODE_LOST:
+                self._node_lost(fields[3], neighbour)
             return
-        if kind == NODE_LOST:
-            self._lose(set(_ints(fields, 3)), came_from=neighbour)
-            return
-        if kind == frames.BYE:
-            return
-        if len(fields) < 5 or type(fields[3]) is not int or fields[4] not in (0, 1):
-            raise FrameError("a frame for an end without (cid, end)")
         key = (fields[3], fields[4])
         remote = self.ends.get(key)
         if remote is None:
@@ -471,33 +543,62 @@ class Node:
             if forward is not None:
                 self._forward(forward, fields)
             elif kind == USER:
-                self.close_described(_list(fields, 7))  # an end that is gone: its ports go
+                self.close_described(fields[7])  # an end that is gone: its ports go
             elif kind == MOVED:  # a gone end sends nothing more: the forward may go
-                self.send(_int(fields, 6), MOVED_ACK, key[0], 1 - key[1], 0)
+                self.send(fields[6], MOVED_ACK, key[0], 1 - key[1], 0)
             return
         if kind == USER:
-            seq, payload, descriptors = _int(fields, 5), _bytes(fields, 6), _list(fields, 7)
-            remote.on_user(seq, payload, descriptors, bool(fields[8]) if len(fields) > 8 else False)
+            remote.on_user(fields[5], fields[6], fields[7], fields[8])
         elif kind == F_CLOSE:
-            remote.on_close(_int(fields, 5))
+            remote.on_close(fields[5])
         elif kind == MOVED:
-            remote.on_moved(_int(fields, 5), _int(fields, 6))
+            remote.on_moved(fields[5], fields[6])
         elif kind == ACK:
-            remote.on_ack(_int(fields, 5))
+            remote.on_ack(fields[5])
         elif kind == LOST:
             remote.on_lost()
-        elif kind == MOVED_ACK:
-            pass  # for a forward that is gone already
-        else:
-            raise FrameError(f"frame kind {kind} is not for an end")
+        # MOVED_ACK: for a forward that is gone already; REHOMED: not acted on yet
 
-    def _forward(self, forward: Forward, fields: list[Any]) -> None:
+    def _routes(self, names: list[int], neighbour: int) -> None:
+        """`neighbour` says `names` are reached through it: nodes new to us, or already
+        behind it. We pass the news on to our parent."""
+        routes = self.routes
+        for name in names:
+            if (
+                name == self.name
+                or name in self.lost_nodes
+                or routes.get(name, neighbour) != neighbour
+            ):
+                raise FrameError(f"node {neighbour:x} claims node {name:x}, not behind it")
+        for name in names:
+            routes[name] = neighbour
+        if self.default is not None and neighbour != self.default:
+            parent = self.links.get(self.default)
+            if parent is not None:
+                parent.send(frames.encode(self.default, self.name, ROUTES, names))
+
+    def _node_lost(self, names: list[int], neighbour: int) -> None:
+        """`neighbour` says `names` are gone: nodes behind it (from our parent: any node that
+        is not behind another link)."""
+        lost = set()
+        for name in names:
+            if name == self.name or name == neighbour:
+                raise FrameError(f"node {neighbour:x} says node {name:x} is lost")
+            if name in self.lost_nodes:
+                continue
+            via = self.routes.get(name)
+            if via != neighbour and (via is not None or neighbour != self.default):
+                raise FrameError(f"node {neighbour:x} says node {name:x} is lost, not behind it")
+            lost.add(name)
+        self._lose(lost, came_from=neighbour)
+
+    def _forward(self, forward: Forward, fields: Sequence[Any]) -> None:
         kind = fields[2]
         if kind == MOVED_ACK:
             del self.forwards[forward.cid, forward.end]
             return
         if kind == MOVED:
-            forward.peer_location = _int(fields, 5)
+            forward.peer_location = fields[5]
         self.send(forward.to, kind, *fields[3:])
         if kind in (F_CLOSE, LOST):  # the peer's last word: nothing comes this way after it
             del self.forwards[forward.cid, forward.end]
@@ -571,123 +672,111 @@ class Node:
         return items
 
     def adopt(self, descriptor: list[Any]) -> MessagePort:
-        """The port a descriptor stands for, made here, its queue filled, not started."""
-        if type(descriptor) is not list or len(descriptor) not in (8, 9, 10):
-            raise FrameError(
-                "a port descriptor is [cid, end, location, send, recv, queue, early, closing"
-                " (, cursor (, asked))]"
-            )
+        """The port a descriptor (of the shape `frames.decode` checks) stands for, made here,
+        its queue filled, not started.
+
+        Raises:
+            Unadoptable: the descriptor cannot be an end arriving here; nothing was made.
+        """
         cid, end, location, send_seq, recv_seq, queued, early, closing = descriptor[:8]
         cursor = descriptor[8] if len(descriptor) >= 9 else None
         asked = descriptor[9] if len(descriptor) == 10 else 0
+        for i, item in enumerate(queued):
+            if item[0] == 2 and (location is not None or i != len(queued) - 1):
+                raise Unadoptable("a close before the end of a queue")
+        remote = None
+        page = self.up_page
+        if location is not None:
+            _check_adoptable(self, cid, end, send_seq, recv_seq, early, closing)
+            if not 0 <= asked < SEQ_LIMIT:
+                raise Unadoptable(f"asked to acknowledge {asked}: out of range")
+            if cursor is not None and page is not None and location == self.default:
+                if not 0 <= cursor < len(page):
+                    raise Unadoptable(f"a read cursor {cursor} outside the cursor page")
+            else:
+                cursor = None  # only a port its parent keeps has one
         core = PortCore(self.token)
         port: MessagePort = MessagePort._create(core)
-        for item in _checked_list(queued):
-            kind, payload, descriptors = _checked_triple(item)
+        if location is not None:  # first, so that the queue's ports cannot claim its place
+            remote = RemoteEnd(self, core, cid, end, location, send_seq, recv_seq)
+            core.peer = remote
+            for seq, payload, descriptors, ask in early:
+                remote.early[seq] = (payload, descriptors, ask)
+            remote.closing = closing
+            # Back where it once left: the forward it left here is stale (frames for it find
+            # it first), and would pass them back to where it was once it closes, or to this
+            # very node, round and round; and it would report the end lost with that place.
+            self.forwards.pop((cid, end), None)
+        queue = core.queue
+        for kind, payload, descriptors in queued:
             if kind == 2:
-                core.queue.append((CLOSE, None, new_stamp()))
+                queue.append((CLOSE, None, new_stamp()))
             elif kind == 1:
-                core.queue.append((MESSAGE_ERROR, (), new_stamp()))
+                queue.append((MESSAGE_ERROR, (), new_stamp()))
             else:
                 data, ports = self.unpack(payload, descriptors)
-                core.queue.append((data, ports, new_stamp()))
-        if location is None:
-            if not core.queue or core.queue[-1][0] is not CLOSE:
-                core.queue.append((CLOSE, None, new_stamp()))
+                queue.append((data, ports, new_stamp()))
+        if remote is None:
+            if not queue or queue[-1][0] is not CLOSE:
+                queue.append((CLOSE, None, new_stamp()))
             return port
-        if type(cid) is not int or end not in (0, 1) or type(location) is not int:
-            raise FrameError("a port descriptor with a bad address")
-        remote = RemoteEnd(self, core, cid, end, location, _pos(send_seq), _pos(recv_seq))
-        core.peer = remote
-        for entry in _checked_list(early):
-            if type(entry) is not list or len(entry) != 4:
-                raise FrameError("an early message in a descriptor is [seq, payload, ports, ask]")
-            remote.early[_pos(entry[0])] = (entry[1], entry[2], entry[3])
-        if closing is not None:
-            remote.closing = _pos(closing)
         if asked:
-            remote.asked(min(_pos(asked), remote.read + ACK_EVERY))
-            remote.ack_upto = _pos(asked)
-        page = self.up_page
-        if cursor is not None and page is not None and location == self.default:
-            if type(cursor) is not int or not 0 <= cursor < len(page):
-                raise FrameError("a port descriptor's cursor is not in the cursor page")
-            remote.cursor = cursor
+            remote.asked(min(asked, remote.read + ACK_EVERY))
+            remote.ack_upto = asked
+        remote.cursor = cursor
+        if closing is not None:
+            remote._maybe_closed()
         return port
 
     def unpack(self, payload: bytes, descriptors: list[Any]) -> tuple[Any, tuple[MessagePort, ...]]:
-        """A message's data and ports; a payload that does not decode is a messageerror."""
-        ports = tuple(self.adopt(d) for d in _checked_list(descriptors))
+        """A message's data and ports; a payload that does not decode, or a port that cannot
+        be adopted, makes it a messageerror (and its ports close)."""
+        ports: list[MessagePort] = []
         try:
-            data = codec.decode(payload, ports)
-        except codec.DecodeError as exc:
+            if descriptors:
+                for descriptor in descriptors:
+                    ports.append(self.adopt(descriptor))
+            adopted = tuple(ports)
+            return codec.decode(payload, adopted), adopted
+        except (codec.DecodeError, Unadoptable) as exc:
             logger().debug("message_undecodable", reason=str(exc))
             for port in ports:
                 port.close()
+            if len(ports) < len(descriptors):  # the one refused is dropped, the rest close
+                self.close_described(descriptors[len(ports) + 1 :])
             return MESSAGE_ERROR, ()
-        return data, ports
 
-    def close_described(self, descriptors: Iterable[Any]) -> None:
+    def close_described(self, descriptors: list[Any]) -> None:
         """Ports that will never be delivered (their message was dropped): they close, so
-        their peers hear of it."""
-        if type(descriptors) is not list:
-            return
+        their peers hear of it (those that cannot be adopted here are dropped)."""
         for descriptor in descriptors:
             try:
                 port = self.adopt(descriptor)
-            except (FrameError, TypeError, ValueError):
+            except Unadoptable:
                 continue
             port.close()
 
 
-def _int(fields: list[Any], i: int) -> int:
-    value = fields[i] if i < len(fields) else None
-    if type(value) is not int:
-        raise FrameError(f"field {i} of a frame is not an int")
-    return value
-
-
-def _pos(value: object) -> int:
-    if type(value) is not int or value < 0:
-        raise FrameError("a sequence number is not a natural number")
-    return value
-
-
-def _bytes(fields: list[Any], i: int) -> bytes:
-    value = fields[i] if i < len(fields) else None
-    if type(value) is not bytes:
-        raise FrameError(f"field {i} of a frame is not bytes")
-    return value
-
-
-def _list(fields: list[Any], i: int) -> list[Any]:
-    value = fields[i] if i < len(fields) else []
-    return _checked_list(value)
-
-
-def _checked_list(value: object) -> list[Any]:
-    if type(value) is not list:
-        raise FrameError("a frame field is not an array")
-    return value
-
-
-def _checked_triple(item: object) -> tuple[int, bytes, list[Any]]:
-    if (
-        type(item) is not list
-        or len(item) != 3
-        or item[0] not in (0, 1, 2)
-        or type(item[1]) is not bytes
-        or type(item[2]) is not list
+def _check_adoptable(
+    node: Node,
+    cid: int,
+    end: int,
+    send_seq: int,
+    recv_seq: int,
+    early: list[list[Any]],
+    closing: int | None,
+) -> None:
+    if (cid, end) in node.ends:
+        raise Unadoptable(f"the end {cid:x}/{end} is here already")
+    if not (0 < send_seq < SEQ_LIMIT and 0 < recv_seq < SEQ_LIMIT):
+        raise Unadoptable(f"sequence numbers {send_seq}, {recv_seq} out of range")
+    last = recv_seq + EARLY_WINDOW
+    if len({entry[0] for entry in early}) != len(early) or not all(
+        recv_seq < entry[0] <= last for entry in early
     ):
-        raise FrameError("a queued message in a descriptor is [kind, payload, ports]")
-    return item[0], item[1], item[2]
-
-
-def _ints(fields: list[Any], i: int) -> list[int]:
-    value = _list(fields, i)
-    if any(type(v) is not int for v in value):
-        raise FrameError("a list of node names holds something else")
-    return value
+        raise Unadoptable("early messages that are not between the next due and the window")
+    if closing is not None and not recv_seq - 1 <= closing < last:
+        raise Unadoptable(f"closed after message {closing} when {recv_seq} is due")
 
 
 _LOCAL: Final = trio.lowlevel.RunVar["Node"]("actors_node")
