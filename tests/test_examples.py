@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -14,10 +15,12 @@ EXPECTED = {
     "chat_room.py": "chat_room done: 3 joined, bob left, carol crashed, 1 member still in the room",
     "echo.py": "echo done: the client heard of the actor's death",
     "kv_store.py": "kv_store done: the store restarted and every client reconnected by name",
+    "parallel_map.py": "parallel_map done: 2 workers agree with the in-process count",
     "pipeline.py": "pipeline done: 7 orders, 115.51 in total",
     "supervised_worker.py": "supervised_worker done: TooManyRestartsError at incarnation 4",
     "word_count.py": "117 words, 83 distinct",
 }
+ARGS = {"parallel_map.py": ["--workers", "2", "--limit", "20000"]}  # small work: a fast test
 
 
 def test_every_example_is_checked() -> None:
@@ -27,15 +30,33 @@ def test_every_example_is_checked() -> None:
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_runs(path: Path) -> None:
-    """The example exits 0 and prints its expected result."""
+    """The example exits 0, prints its expected result, and leaves no process behind."""
+    mark = uuid.uuid4().hex  # in the environment of the example and of every process it starts
     done = subprocess.run(
-        [sys.executable, str(path)],
+        [sys.executable, str(path), *ARGS.get(path.name, [])],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
-        env=checkout_env(),
+        env={**checkout_env(), "ACTORS_EXAMPLE_RUN": mark},
     )
     assert done.returncode == 0, done.stderr
     assert EXPECTED[path.name] in done.stdout
     assert "Traceback" not in done.stderr  # crashes an example shows are logged on one line
+    assert not processes_marked(mark)
+
+
+def processes_marked(mark: str) -> list[int]:
+    """The live processes whose environment holds ``mark`` (none where there is no /proc).
+
+    An example reaps the processes it starts; one still running after it exited was orphaned.
+    """
+    found: list[int] = []
+    needle = f"ACTORS_EXAMPLE_RUN={mark}".encode()
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:  # gone meanwhile, or not ours to read
+            pass
+    return found
