@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Set up the project's virtual environment and run one task in it.
 
-    python3 dev.py demo     # the main demo (examples/word_count.py)
+    python3 dev.py demo     # the main demo (examples/parallel_map.py)
     python3 dev.py test     # the whole test suite
     python3 dev.py setup    # only create or update .venv (then run anything with .venv/bin/python)
     python3 dev.py lint     # ruff check, ruff format --check, mypy --strict
@@ -61,7 +61,7 @@ def ensure_venv() -> None:
 
 def main(argv: list[str]) -> int:
     tasks: dict[str, list[list[str | Path]]] = {
-        "demo": [[PY, "examples/word_count.py"]],
+        "demo": [[PY, "examples/parallel_map.py"]],
         "test": [[PY, "-m", "pytest"]],
         "docs": [[BIN / "mkdocs", "serve", "--dev-addr", "127.0.0.1:8000"]],
         "docs-build": [[BIN / "mkdocs", "build", "--strict"]],
