@@ -860,12 +860,30 @@ async def test_a_killed_child_leaves_nothing_behind() -> None:
 
 
 def test_the_in_process_core_never_imports_the_wire() -> None:
-    """Importing actors, and using large buffers, loads nothing of actors._wire."""
+    """Importing actors, and using large buffers, supervisors, asks and services in one
+    process, loads nothing of the transport layers (actors._wire, actors._process)."""
     code = (
-        "import sys, actors\n"
+        "import sys, trio, actors\n"
         "buf = actors.ArrayBuffer(1 << 21)\n"
         "actors.structured_clone(buf, transfer=[buf])\n"
-        "print(sorted(m for m in sys.modules if m.startswith('actors._wire')))\n"
+        "async def echo(port):\n"
+        "    async for event in port:\n"
+        "        event.reply(event.data)\n"
+        "async def main():\n"
+        "    async with actors.open_supervisor() as sup:\n"
+        "        channel = actors.MessageChannel()\n"
+        "        sup.spawn(echo, channel.port2, restart=actors.Restart.TRANSIENT)\n"
+        "        assert await actors.ask(channel.port1, 1) == 1\n"
+        "        async with actors.serve('n') as incoming:\n"
+        "            client = await actors.connect('n')\n"
+        "            server = await incoming.__anext__()\n"
+        "            client.post_message(2)\n"
+        "            assert (await server.receive()).data == 2\n"
+        "            client.close(); server.close()\n"
+        "        channel.port1.close()\n"
+        "trio.run(main)\n"
+        "layers = ('actors._wire', 'actors._process')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(layers)))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=checkout_env()
