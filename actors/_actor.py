@@ -60,7 +60,10 @@ class ActorStatistics:
     restarts: int
     """How many times the supervisor has restarted it."""
     ports: int
-    """Open ports it owns: those it was spawned with and those its incarnation made or got."""
+    """Open ports it owns: those it was spawned with and those its incarnation made or got.
+    For a process actor, only those in this process: the ports it was spawned with (they
+    stay here, see the processes page); the ports made or got in its process are not
+    counted."""
     queued: int
     """Messages waiting at the ports it was spawned with."""
     last_crash: Exception | None

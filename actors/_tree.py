@@ -25,7 +25,8 @@ class ActorTree:
     (if any), its pid (a process actor), open ports and queued messages (if any). An actor
     that opened a supervisor without a `name` shows that supervisor's `[strategy]` at the
     end of its own line and its children under it; a named one is a node of its own under
-    the actor. A snapshot: it does not change as the tree does.
+    the actor. A process actor's own supervisors and children live in its process and are
+    not shown under it. A snapshot: it does not change as the tree does.
     """
 
     path: str
