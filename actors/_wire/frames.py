@@ -2,9 +2,13 @@
 
 Every frame is a msgpack array `[dst, src, kind, *fields]`: the node it is for, the node that
 sent it, and what it says. A node forwards a frame that is not for it without looking further.
-On a stream a frame is a 4-byte little-endian length, then the frame. The kinds and fields:
+On a stream a frame is an 8-byte header, its length and the number of fds that came with it
+(each 4 bytes, little-endian), then the frame; the fds ride on the first byte of the header,
+or of the frame, whatever the sender wrote them with. The kinds and fields:
 
-- USER `cid, end, seq, payload, descriptors, buffers`: a message for the end `(cid, end)`.
+- USER `cid, end, seq, payload, descriptors, ask[, buffers]`: a message for the end
+  `(cid, end)`; `buffers` are the lengths of its shared buffers, whose fds come with the
+  frame (`fds.py` says in which order).
 - CLOSE `cid, end, last`: the peer of `(cid, end)` closed after its message `last`.
 - MOVED `cid, end, location, forward`: the peer of `(cid, end)` moved to `location`; the node
   `forward` forwards what it sent there before.
@@ -32,6 +36,8 @@ __all__ = [
     "BYE",
     "CLOSE",
     "LOST",
+    "HEADER",
+    "MAX_FDS",
     "MAX_FRAME",
     "MOVED",
     "MOVED_ACK",
@@ -61,7 +67,10 @@ KINDS: Final = frozenset(range(USER, BYE + 1))
 MAX_FRAME: Final = 256 * 1024 * 1024
 """The largest frame a link accepts (256 MiB): a peer that claims more breaks the framing."""
 
-_LENGTH: Final = struct.Struct("<I")
+MAX_FDS: Final = 253
+"""The most fds that come with one frame (the kernel's `SCM_MAX_FD`, per `sendmsg`)."""
+
+HEADER: Final = struct.Struct("<II")  # the frame's length, the number of its fds
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder().decode
 
@@ -75,9 +84,9 @@ def encode(dst: int, src: int, kind: int, *fields: object) -> bytes:
     return _encode((dst, src, kind, *fields))
 
 
-def framed(frame: bytes) -> bytes:
-    """`frame` with its length in front, for a stream."""
-    return _LENGTH.pack(len(frame)) + frame
+def framed(frame: bytes, fds: int = 0) -> bytes:
+    """`frame` with its header in front, for a stream: `fds` fds go with it."""
+    return HEADER.pack(len(frame), fds) + frame
 
 
 def decode(frame: bytes) -> list[Any]:
@@ -102,32 +111,37 @@ def decode(frame: bytes) -> list[Any]:
 
 
 class Reader:
-    """Splits a byte stream into frames: feed it what arrives, get whole frames back."""
+    """Splits a byte stream into frames: feed it what arrives, get whole frames back, each
+    with the number of fds its header announces."""
 
     __slots__ = ("_buffer",)
 
     def __init__(self) -> None:
         self._buffer = bytearray()
 
-    def feed(self, data: bytes) -> list[bytes]:
-        """The frames completed by `data` (none if it ends mid-frame).
+    def feed(self, data: bytes) -> list[tuple[bytes, int]]:
+        """The frames completed by `data` (none if it ends mid-frame), with their fd counts.
 
         Raises:
-            FrameError: a frame longer than `MAX_FRAME` (the stream cannot be trusted after).
+            FrameError: a frame longer than `MAX_FRAME`, or with more than `MAX_FDS` fds (the
+                stream cannot be trusted after).
         """
         buffer = self._buffer
         buffer += data
-        frames: list[bytes] = []
+        frames: list[tuple[bytes, int]] = []
         start = 0
         end = len(buffer)
-        while end - start >= 4:
-            (length,) = _LENGTH.unpack_from(buffer, start)
+        size = HEADER.size
+        while end - start >= size:
+            length, fds = HEADER.unpack_from(buffer, start)
             if length > MAX_FRAME:
                 raise FrameError(f"a frame of {length} bytes is over the limit of {MAX_FRAME}")
-            if end - start - 4 < length:
+            if fds > MAX_FDS:
+                raise FrameError(f"a frame announces {fds} fds, over the limit of {MAX_FDS}")
+            if end - start - size < length:
                 break
-            frames.append(bytes(buffer[start + 4 : start + 4 + length]))
-            start += 4 + length
+            frames.append((bytes(buffer[start + size : start + size + length]), fds))
+            start += size + length
         if start:
             del buffer[:start]
         return frames
@@ -136,3 +150,11 @@ class Reader:
     def pending(self) -> int:
         """Bytes of an incomplete frame held back."""
         return len(self._buffer)
+
+    @property
+    def announced(self) -> int | None:
+        """How many fds the incomplete frame announces; `None` before its header is in."""
+        if len(self._buffer) < HEADER.size:
+            return None
+        fds: int = HEADER.unpack_from(self._buffer)[1]
+        return fds

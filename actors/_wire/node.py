@@ -19,21 +19,24 @@ The rules (`docs/explanation/processes.md` states them for users):
   message, whatever paths they took.
 - A node that is lost (`NODE_LOST`) takes with it every end it had: their peers get `close`
   after the messages that had arrived (`LOST` where only a forward knows the peer).
+- A message's buffers in shared memory go as fds with its frame (`fds.py`), through every
+  node on the way; a frame dropped anywhere closes them.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections import deque
-from collections.abc import Iterable
 from typing import Any, Final, Protocol, final
 
 import trio
 
+from .._buffers import ArrayBuffer
 from .._log import logger
 from .._ports import MessagePort, _close_ports_in
 from .._queue import CLOSE, LAGGED, MESSAGE_ERROR, PortCore, new_stamp
-from . import codec, frames
+from . import codec, frames, shm
+from .fds import MAX_FDS, Fds, adopt_shared, close_fds, export_shared
 from .frames import (
     ACK,
     LOST,
@@ -60,10 +63,13 @@ def new_name() -> int:
 
 
 class Link(Protocol):
-    """A connection to a neighbouring node: frames out, frames in (to `Node.receive`)."""
+    """A connection to a neighbouring node: frames out, frames in (to `Node.receive`, with
+    the fds that came with each)."""
 
-    def send(self, frame: bytes) -> None:
-        """Send `frame` (never blocks: a link buffers what it cannot send yet)."""
+    def send(self, frame: bytes, fds: Fds | None = None) -> None:
+        """Send `frame`, and `fds` with it (never blocks: a link buffers what it cannot send
+        yet). The link owns `fds` from then on: it closes them once sent, or if it cannot
+        send them."""
 
     def close(self) -> None:
         """Close the link; the node learns of it through `Node.link_lost`."""
@@ -115,7 +121,8 @@ class RemoteEnd:
         self.location = location
         self.send_seq = send_seq  # the seq of the next message sent
         self.recv_seq = recv_seq  # the seq of the next message to deliver
-        self.early: dict[int, tuple[Any, ...]] = {}  # came before their turn, by seq
+        self.early: dict[int, tuple[Any, ...]] = {}  # came before their turn, by seq:
+        # (payload, descriptors, ask, buffers, fds)
         self.closing: int | None = None  # the peer closed after this seq
         self.acked = send_seq - 1  # the peer has read up to this seq
         self.ack_asked = 0  # the last seq sent with a request to acknowledge
@@ -139,23 +146,27 @@ class RemoteEnd:
         if data is CLOSE:
             self._closed_here()
             return
-        self.send(self.prepare(data, ports), ports)
+        payload, buffers, fds = self.node.pack(data, ports, None)
+        self.send(payload, ports, buffers, fds)
 
-    def prepare(self, data: Any, ports: Any) -> bytes:
-        """The payload for `data` (raises `DataCloneError`; changes nothing)."""
-        payload, _ = codec.encode(data, list(ports) if ports else [])
-        return payload
-
-    def send(self, payload: bytes, ports: Any) -> None:
-        """Send a prepared message: its ports leave for the peer's node."""
+    def send(self, payload: bytes, ports: Any, buffers: list[int], fds: Fds | None) -> None:
+        """Send a packed message (`Node.pack`): its ports leave for the peer's node."""
         node = self.node
         seq = self.send_seq
         self.send_seq = seq + 1
-        descriptors = [node.describe(port, self.location) for port in ports] if ports else []
+        if ports:
+            if fds is None:
+                fds = Fds()  # the queued messages of its ports may share buffers too
+            descriptors = [node.describe(port, self.location, fds) for port in ports]
+        else:
+            descriptors = []
         ask = seq - self.ack_asked >= ACK_EVERY
         if ask:
             self.ack_asked = seq
-        node.send(self.location, USER, self.cid, 1 - self.end, seq, payload, descriptors, ask)
+        fields: tuple[object, ...] = (self.cid, 1 - self.end, seq, payload, descriptors, ask)
+        if buffers:
+            fields = (*fields, buffers)
+        node.send(self.location, USER, *fields, fds=fds or None)
 
     def backlog(self) -> int:
         """Messages sent that the peer has not said it read (as far as we know)."""
@@ -191,24 +202,39 @@ class RemoteEnd:
 
     # -- what arrives for the local core --------------------------------------------------
 
-    def on_user(self, seq: int, payload: bytes, descriptors: list[Any], ask: bool) -> None:
+    def on_user(
+        self,
+        seq: int,
+        payload: bytes,
+        descriptors: list[Any],
+        ask: bool,
+        buffers: object,
+        fds: Fds | None,
+    ) -> None:
+        """A message for the local core; `fds` (this frame's) are taken, or closed by the
+        caller."""
         if seq != self.recv_seq:
             if seq > self.recv_seq:
-                self.early[seq] = (payload, descriptors, ask)
+                kept = Fds(fds.take_all()) if fds else None
+                self.early[seq] = (payload, descriptors, ask, buffers, kept)
             else:
-                self.node.close_described(descriptors)  # a duplicate: its ports go
+                self.node.drop(descriptors, buffers, fds)  # a duplicate: its ports go
             return
-        self._accept(payload, descriptors, ask)
+        self._accept(payload, descriptors, ask, buffers, fds)
         early = self.early
         while early and self.recv_seq in early:
             self._accept(*early.pop(self.recv_seq))
         self._maybe_closed()
 
-    def _accept(self, payload: bytes, descriptors: list[Any], ask: bool) -> None:
+    def _accept(
+        self, payload: bytes, descriptors: list[Any], ask: bool, buffers: object, fds: Fds | None
+    ) -> None:
         self.recv_seq += 1
         if ask:
             self.ack_due = self.recv_seq - 1
-        data, ports = self.node.unpack(payload, descriptors)
+        data, ports = self.node.unpack(payload, descriptors, buffers, fds)
+        if fds:
+            fds.close()  # more than its buffers and ports took: a peer's lie
         self.local.deliver(data, ports)
 
     def on_close(self, last: int) -> None:
@@ -218,6 +244,7 @@ class RemoteEnd:
     def _maybe_closed(self) -> None:
         if self.closing is not None and self.recv_seq > self.closing:
             self.node.ends.pop((self.cid, self.end), None)
+            self._drop_early()  # none but a peer's lies: it sent nothing after `closing`
             self._peer_gone()
 
     def on_lost(self) -> None:
@@ -251,8 +278,8 @@ class RemoteEnd:
 
     def _drop_early(self) -> None:
         early, self.early = self.early, {}
-        for _, descriptors, _ in early.values():
-            self.node.close_described(descriptors)
+        for _, descriptors, _, buffers, fds in early.values():
+            self.node.drop(descriptors, buffers, fds)
 
     # -- read acknowledgements (called by the local core as it gives out messages) --------
 
@@ -305,7 +332,7 @@ class Node:
         self.routes: dict[int, int] = {}  # node -> the neighbour it is reached through
         self.default: int | None = None  # the neighbour for every other node (the parent)
         self.lost_nodes: set[int] = set()
-        self._loop: deque[bytes] = deque()  # frames to ourselves, handled in order
+        self._loop: deque[tuple[bytes, Fds | None]] = deque()  # to ourselves, in order
         self._pumping = False
 
     def __repr__(self) -> str:
@@ -353,53 +380,63 @@ class Node:
                 if forward.peer_location not in lost:
                     self.send(forward.peer_location, LOST, forward.cid, 1 - forward.end)
 
-    def send(self, dst: int, kind: int, *fields: object) -> None:
-        """Send a frame to node `dst` by its route (to ourselves: handled after this one)."""
+    def send(self, dst: int, kind: int, *fields: object, fds: Fds | None = None) -> None:
+        """Send a frame to node `dst` by its route (to ourselves: handled after this one),
+        with `fds` (taken over)."""
         frame = frames.encode(dst, self.name, kind, *fields)
         if dst == self.name:
-            self._loop.append(frame)
+            self._loop.append((frame, fds))
             if not self._pumping:
                 self._pump()
             return
-        self._route(dst, frame)
+        self._route(dst, frame, fds)
 
-    def _route(self, dst: int, frame: bytes) -> None:
+    def _route(self, dst: int, frame: bytes, fds: Fds | None) -> None:
         via = self.routes.get(dst, self.default)
         link = None if via is None or dst in self.lost_nodes else self.links.get(via)
         if link is None:
-            self._undeliverable(frame)
+            self._undeliverable(frame, fds)
             return
-        link.send(frame)
+        link.send(frame, fds)
 
-    def _undeliverable(self, frame: bytes) -> None:
-        """A frame with nowhere to go: the ports it carries must still close."""
+    def _undeliverable(self, frame: bytes, fds: Fds | None) -> None:
+        """A frame with nowhere to go: the ports it carries must still close (its fds too)."""
         try:
             fields = frames.decode(frame)
+            if fields[2] == USER and len(fields) >= 8:
+                self.drop(fields[7], fields[9] if len(fields) > 9 else [], fds)
         except FrameError:
-            return
-        if fields[2] == USER and len(fields) >= 8:
-            self.close_described(fields[7])
+            pass
+        finally:
+            if fds:
+                fds.close()
 
     # -- what arrives ---------------------------------------------------------------------
 
-    def receive(self, frame: bytes, neighbour: int) -> None:
-        """A frame from the link to `neighbour`.
+    def receive(self, frame: bytes, neighbour: int, fds: Fds | None = None) -> None:
+        """A frame from the link to `neighbour`, and the fds that came with it (taken over:
+        passed on with the frame, adopted as its buffers, or closed).
 
         Raises:
             FrameError: `frame` breaks the protocol (the link must be dropped).
         """
-        fields = frames.decode(frame)
+        try:
+            fields = frames.decode(frame)
+        except FrameError:
+            if fds:
+                fds.close()
+            raise
         dst = fields[0]
         if dst != self.name:
             assert type(dst) is int  # frames.decode checked it
-            self._route(dst, frame)  # passing through
+            self._route(dst, frame, fds)  # passing through
             return
         if self._pumping:  # a link delivering while we handle a frame: after it, in order
-            self._loop.append(frame)
+            self._loop.append((frame, fds))
             return
         self._pumping = True
         try:
-            self._handle(fields, neighbour)
+            self._handle(fields, neighbour, fds)
             self._drain_loop()
         finally:
             self._pumping = False
@@ -414,10 +451,18 @@ class Node:
     def _drain_loop(self) -> None:
         loop = self._loop
         while loop:
-            fields = frames.decode(loop.popleft())
-            self._handle(fields, self.name)
+            frame, fds = loop.popleft()
+            self._handle(frames.decode(frame), self.name, fds)
 
-    def _handle(self, fields: list[Any], neighbour: int) -> None:
+    def _handle(self, fields: list[Any], neighbour: int, fds: Fds | None) -> None:
+        """Handle a frame for this node; what of `fds` nobody took is closed after it."""
+        try:
+            self._dispatch(fields, neighbour, fds)
+        finally:
+            if fds:
+                fds.close()
+
+    def _dispatch(self, fields: list[Any], neighbour: int, fds: Fds | None) -> None:
         kind = fields[2]
         if kind == ROUTES:
             names = _ints(fields, 3)
@@ -442,15 +487,17 @@ class Node:
         if remote is None:
             forward = self.forwards.get(key)
             if forward is not None:
-                self._forward(forward, fields)
-            elif kind == USER:
-                self.close_described(_list(fields, 7))  # an end that is gone: its ports go
+                self._forward(forward, fields, fds)
+            elif kind == USER:  # an end that is gone: its ports go
+                self.drop(_list(fields, 7), fields[9] if len(fields) > 9 else [], fds)
             elif kind == MOVED:  # a gone end sends nothing more: the forward may go
                 self.send(_int(fields, 6), MOVED_ACK, key[0], 1 - key[1], 0)
             return
         if kind == USER:
             seq, payload, descriptors = _int(fields, 5), _bytes(fields, 6), _list(fields, 7)
-            remote.on_user(seq, payload, descriptors, bool(fields[8]) if len(fields) > 8 else False)
+            ask = bool(fields[8]) if len(fields) > 8 else False
+            buffers = fields[9] if len(fields) > 9 else _NO_BUFFERS
+            remote.on_user(seq, payload, descriptors, ask, buffers, fds)
         elif kind == F_CLOSE:
             remote.on_close(_int(fields, 5))
         elif kind == MOVED:
@@ -464,27 +511,29 @@ class Node:
         else:
             raise FrameError(f"frame kind {kind} is not for an end")
 
-    def _forward(self, forward: Forward, fields: list[Any]) -> None:
+    def _forward(self, forward: Forward, fields: list[Any], fds: Fds | None) -> None:
         kind = fields[2]
         if kind == MOVED_ACK:
             del self.forwards[forward.cid, forward.end]
             return
         if kind == MOVED:
             forward.peer_location = _int(fields, 5)
-        self.send(forward.to, kind, *fields[3:])
+        passed = Fds(fds.take_all()) if fds else None
+        self.send(forward.to, kind, *fields[3:], fds=passed)
         if kind in (F_CLOSE, LOST):  # the peer's last word: nothing comes this way after it
             del self.forwards[forward.cid, forward.end]
 
     # -- ports in frames: descriptors -----------------------------------------------------
 
-    def describe(self, port: MessagePort, dst: int) -> list[Any]:
+    def describe(self, port: MessagePort, dst: int, fds: Fds) -> list[Any]:
         """`port` (a shell made by the transfer commit) leaves for node `dst`: its
-        descriptor. Its queue goes with it; its peer learns where it went."""
+        descriptor. Its queue goes with it (the fds of its messages added to `fds`); its peer
+        learns where it went."""
         core = port._core
         assert core is not None
         port._core = None
         port._state = "transferred"
-        queued = self._queued(core, dst)
+        queued = self._queued(core, dst, fds)
         peer = core.peer
         core.peer = None
         core.enabled = False
@@ -503,7 +552,7 @@ class Node:
         key = (remote.cid, remote.end)
         self.ends.pop(key, None)
         core.reads = None
-        early = [[seq, *frame] for seq, frame in sorted(remote.early.items())]
+        early = [self._early_entry(seq, frame, fds) for seq, frame in sorted(remote.early.items())]
         descriptor = [
             remote.cid,
             remote.end,
@@ -518,8 +567,26 @@ class Node:
         self.send(remote.location, MOVED, remote.cid, 1 - remote.end, dst, self.name)
         return descriptor
 
-    def _queued(self, core: PortCore, dst: int) -> list[Any]:
-        """What waits in `core`'s queue, for its descriptor: `[kind, payload, descriptors]`."""
+    def _early_entry(self, seq: int, frame: tuple[Any, ...], fds: Fds) -> list[Any]:
+        """An early frame `(payload, descriptors, ask, buffers, fds)`, for a descriptor:
+        `[seq, payload, descriptors, ask, buffers, n]`, its `n` fds added to `fds`. Past
+        `MAX_FDS` they are closed, and it arrives as a messageerror: a frame carries no more."""
+        payload, descriptors, ask, buffers, kept = frame
+        taken = kept.take_all() if kept else []
+        if len(fds) + len(taken) > MAX_FDS:
+            close_fds(taken)
+            logger(node=self.name).warning(
+                "message_buffers_lost",
+                reason=f"a moving port's early messages hold more than {MAX_FDS} fds",
+            )
+            taken = []
+        fds.extend(taken)
+        return [seq, payload, descriptors, ask, buffers, len(taken)]
+
+    def _queued(self, core: PortCore, dst: int, fds: Fds) -> list[Any]:
+        """What waits in `core`'s queue, for its descriptor: `[kind, payload, descriptors]`,
+        and the lengths of its shared buffers after them if it has any (their fds added to
+        `fds`)."""
         items: list[Any] = []
         queue = core.queue
         while queue:
@@ -532,17 +599,42 @@ class Node:
                 continue  # a notice for this port's reader: it does not travel
             else:
                 try:
-                    payload, _ = codec.encode(data, list(ports) if ports else [])
+                    payload, buffers, _ = self.pack(data, ports, fds)
                 except Exception:  # what arrived once can go again; if not, it is an error
                     _close_ports_in([(data, ports, 0)])
                     items.append([1, b"", []])
                     continue
-                descriptors = [self.describe(p, dst) for p in ports] if ports else []
-                items.append([0, payload, descriptors])
+                descriptors = [self.describe(p, dst, fds) for p in ports] if ports else []
+                items.append(
+                    [0, payload, descriptors, buffers] if buffers else [0, payload, descriptors]
+                )
         return items
 
-    def adopt(self, descriptor: list[Any]) -> MessagePort:
-        """The port a descriptor stands for, made here, its queue filled, not started."""
+    def pack(self, data: Any, ports: Any, fds: Fds | None) -> tuple[bytes, list[int], Fds | None]:
+        """A message's payload, the lengths of its buffers that go as fds, and the fds:
+        added to `fds`, or to a new `Fds` if it is `None` and there are any. Within
+        `MAX_FDS` fds in all, every buffer in a memfd goes as one (it is detached: `data`
+        is a clone that nobody else holds), the others are copied into the payload.
+
+        Raises:
+            DataCloneError: the wire cannot carry `data` (nothing changed).
+        """
+        transfer = list(ports) if ports else []
+        shared: list[ArrayBuffer] = []
+        room = MAX_FDS - len(fds) if fds is not None else MAX_FDS
+        payload, _ = codec.encode(data, transfer, shared, room)
+        if not shared:
+            return payload, _NO_BUFFERS, fds
+        into = Fds() if fds is None else fds
+        lengths = export_shared(shared, into)
+        if lengths is None:  # a memfd refused its seals: nothing was detached
+            payload, _ = codec.encode(data, transfer)
+            return payload, _NO_BUFFERS, fds
+        return payload, lengths, into
+
+    def adopt(self, descriptor: list[Any], fds: Fds | None = None) -> MessagePort:
+        """The port a descriptor stands for, made here, its queue filled, not started; it
+        takes the fds of its messages from `fds`."""
         if type(descriptor) is not list or len(descriptor) != 8:
             raise FrameError(
                 "a port descriptor is [cid, end, location, send, recv, queue, early, closing]"
@@ -557,7 +649,8 @@ class Node:
             elif kind == 1:
                 core.queue.append((MESSAGE_ERROR, (), new_stamp()))
             else:
-                data, ports = self.unpack(payload, descriptors)
+                buffers = item[3] if len(item) > 3 else _NO_BUFFERS
+                data, ports = self.unpack(payload, descriptors, buffers, fds)
                 core.queue.append((data, ports, new_stamp()))
         if location is None:
             if not core.queue or core.queue[-1][0] is not CLOSE:
@@ -568,33 +661,58 @@ class Node:
         remote = RemoteEnd(self, core, cid, end, location, _pos(send_seq), _pos(recv_seq))
         core.peer = remote
         for entry in _checked_list(early):
-            if type(entry) is not list or len(entry) != 4:
-                raise FrameError("an early message in a descriptor is [seq, payload, ports, ask]")
-            remote.early[_pos(entry[0])] = (entry[1], entry[2], entry[3])
+            if type(entry) is not list or len(entry) not in (4, 6):
+                raise FrameError(
+                    "an early message in a descriptor is [seq, payload, ports, ask, buffers, fds]"
+                )
+            seq = _pos(entry[0])
+            buffers, count = (entry[4], _pos(entry[5])) if len(entry) == 6 else (_NO_BUFFERS, 0)
+            kept = Fds(fds.take(count)) if fds and count else None
+            remote.early[seq] = (entry[1], entry[2], entry[3], buffers, kept)
         if closing is not None:
             remote.closing = _pos(closing)
         return port
 
-    def unpack(self, payload: bytes, descriptors: list[Any]) -> tuple[Any, tuple[MessagePort, ...]]:
-        """A message's data and ports; a payload that does not decode is a messageerror."""
-        ports = tuple(self.adopt(d) for d in _checked_list(descriptors))
+    def unpack(
+        self,
+        payload: bytes,
+        descriptors: list[Any],
+        buffers: object = (),
+        fds: Fds | None = None,
+    ) -> tuple[Any, tuple[MessagePort, ...]]:
+        """A message's data and ports, its shared buffers made of the fds it takes from
+        `fds`; a payload that does not decode, or fds that are not the buffers it says, make
+        it a messageerror."""
+        count = len(buffers) if type(buffers) is list else 0
+        own = Fds(fds.take(count)) if fds and count else None  # its own first, then its ports'
+        ports = tuple(self.adopt(d, fds) for d in _checked_list(descriptors))
         try:
-            data = codec.decode(payload, ports)
-        except codec.DecodeError as exc:
+            shared = adopt_shared(buffers, own.take_all() if own else []) if buffers else ()
+            data = codec.decode(payload, ports, shared)
+        except (codec.DecodeError, shm.BadFdError) as exc:
             logger().debug("message_undecodable", reason=str(exc))
             for port in ports:
                 port.close()
             return MESSAGE_ERROR, ()
         return data, ports
 
-    def close_described(self, descriptors: Iterable[Any]) -> None:
+    def drop(self, descriptors: object, buffers: object, fds: Fds | None) -> None:
+        """A message that will never be delivered: its ports close, so that their peers hear
+        of it, and its fds (from `fds`) too."""
+        if fds and type(buffers) is list:
+            close_fds(fds.take(len(buffers)))
+        self.close_described(descriptors, fds)
+        if fds:
+            fds.close()
+
+    def close_described(self, descriptors: object, fds: Fds | None = None) -> None:
         """Ports that will never be delivered (their message was dropped): they close, so
-        their peers hear of it."""
+        their peers hear of it. Their messages' fds are taken from `fds`."""
         if type(descriptors) is not list:
             return
         for descriptor in descriptors:
             try:
-                port = self.adopt(descriptor)
+                port = self.adopt(descriptor, fds)
             except (FrameError, TypeError, ValueError):
                 continue
             port.close()
@@ -634,12 +752,12 @@ def _checked_list(value: object) -> list[Any]:
 def _checked_triple(item: object) -> tuple[int, bytes, list[Any]]:
     if (
         type(item) is not list
-        or len(item) != 3
+        or len(item) not in (3, 4)
         or item[0] not in (0, 1, 2)
         or type(item[1]) is not bytes
         or type(item[2]) is not list
     ):
-        raise FrameError("a queued message in a descriptor is [kind, payload, ports]")
+        raise FrameError("a queued message in a descriptor is [kind, payload, ports, buffers?]")
     return item[0], item[1], item[2]
 
 
@@ -649,6 +767,8 @@ def _ints(fields: list[Any], i: int) -> list[int]:
         raise FrameError("a list of node names holds something else")
     return value
 
+
+_NO_BUFFERS: Final[list[int]] = []  # never changed: a message with no shared buffers
 
 _LOCAL: Final = trio.lowlevel.RunVar["Node"]("actors_node")
 
