@@ -4,11 +4,13 @@ A fuzzer runs random programs over a tree of nodes: channels whose ends move fro
 node (one end or both, several hops, back home, while the other end keeps posting), posts,
 closes, and nodes that are lost. Then every direction must have delivered exactly what was
 posted, in order, and the close after everything; a port whose peer's node was lost gets its
-close after what had arrived, and nothing it never got.
+close after what had arrived, and nothing it never got. Every third message carries a buffer
+in shared memory (it travels as an fd): it arrives whole, and no fd is left open afterwards.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import Any
 
@@ -18,7 +20,8 @@ import trio.testing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actors import MessageChannel, MessagePort
+from actors import ArrayBuffer, MessageChannel, MessagePort
+from actors._buffers import SHARED_MEMORY_THRESHOLD
 from actors._wire.memory import MemoryLink, bridge, link_nodes
 from actors._wire.node import Node
 
@@ -32,7 +35,8 @@ class World:
     """Four linked nodes, a carrier channel between every two of them, and the channels under
     test, whose ends are wherever the program moved them."""
 
-    def __init__(self, nursery: trio.Nursery) -> None:
+    def __init__(self, nursery: trio.Nursery, buffer_every: int = 3) -> None:
+        self.buffer_every = buffer_every  # every this many messages carries a large buffer
         self.nodes = [Node() for _ in range(NODES)]
         self.links: dict[int, tuple[MemoryLink, MemoryLink]] = {}
         for child, parent in enumerate(PARENTS):
@@ -76,9 +80,11 @@ def programs() -> st.SearchStrategy[list[tuple[str, int, int, int]]]:
     return st.lists(op, max_size=30)
 
 
-async def run(program: list[tuple[str, int, int, int]], kill: int | None) -> World:
+async def run(
+    program: list[tuple[str, int, int, int]], kill: int | None, buffer_every: int = 3
+) -> World:
     async with trio.open_nursery() as nursery:
-        world = World(nursery)
+        world = World(nursery, buffer_every)
         await world.bridge_all()
         for action, c, side, target in program:
             await step(world, action, c, side, target)
@@ -110,7 +116,13 @@ async def step(world: World, action: str, c: int, side: int, target: int) -> Non
     if action == "post":
         for _ in range(1 + target % 3):
             world.seq += 1
-            port.post_message(world.seq)
+            if world.seq % world.buffer_every:
+                port.post_message(world.seq)
+            else:  # with a buffer, which goes as an fd
+                buf = ArrayBuffer(SHARED_MEMORY_THRESHOLD)
+                with buf.view() as view:
+                    view[:8] = world.seq.to_bytes(8, "little")
+                port.post_message((world.seq, buf), [buf])
             if (c, 1 - side) not in world.closed:
                 world.posted[c, side].append(world.seq)
     elif action == "move" and target != node:
@@ -158,7 +170,7 @@ async def drain(world: World) -> None:
                 except trio.EndOfChannel:
                     break
             assert not scope.cancelled_caught, f"end {(c, side)} waits: a message was lost"
-            world.got[c, 1 - side].append(event.data)
+            world.got[c, 1 - side].append(unpacked(event.data))
     for (c, side), place in world.where.items():  # a peer lost: its close came, after all
         peer = world.where[c, 1 - side]
         if (
@@ -183,6 +195,22 @@ async def drain(world: World) -> None:
     for place in world.where.values():
         if place[0] != "flight":
             place[1].close()
+
+
+def unpacked(data: Any) -> int:
+    """The number a message carries (checked against its buffer's, if it has one)."""
+    if type(data) is int:
+        return data
+    seq, buf = data
+    with buf.view() as view:
+        assert int.from_bytes(view[:8], "little") == seq
+        assert len(view) == SHARED_MEMORY_THRESHOLD
+    return int(seq)
+
+
+def fd_count() -> int:
+    gc.collect()
+    return len(os.listdir("/proc/self/fd"))
 
 
 async def expect_close(port: MessagePort, what: str) -> None:
@@ -220,9 +248,12 @@ def test_moving_ends_across_nodes_keep_every_direction_in_order(
     program: list[tuple[str, int, int, int]], kill: int | None
 ) -> None:
     """Posts, moves of one end or both, closes and a lost node: each direction delivers what
-    was posted, in order, and the close comes after it."""
+    was posted, in order, and the close comes after it; no fd is left open."""
+    before = fd_count()
     world = trio.run(run, program, kill, clock=trio.testing.MockClock(autojump_threshold=0))
     check(world, kill)
+    del world
+    assert fd_count() == before, "a buffer's fd was left open"
 
 
 async def test_a_port_moves_parent_a_b_parent_while_its_peer_posts() -> None:
