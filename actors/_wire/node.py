@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import secrets
 from collections import deque
+from collections.abc import Iterable
 from typing import Any, Final, Protocol, final
 
 import trio
@@ -135,6 +136,7 @@ class RemoteEnd:
         self.id = f"{local.id}>{location:x}"
         local.reads = self
         node.ends[cid, end] = self
+        node.forwards.pop((cid, end), None)  # back where it was: what comes here is its own
 
     def __repr__(self) -> str:
         return f"<RemoteEnd {self.cid:x}/{self.end} at {self.location:x}>"
@@ -294,15 +296,46 @@ class RemoteEnd:
 
 @final
 class Forward:
-    """Where an end that left this node went: what still comes here for it is passed on."""
+    """Where an end that left this node went: what still comes here for it is passed on.
 
-    __slots__ = ("cid", "end", "peer_location", "to")
+    It goes once it has passed on every message the peer sent this way: those from `first`
+    (the end's next message when it left) to `last` (the peer's word, in `MOVED_ACK` or
+    `CLOSE`), but for those that had come early and left with the end. Some of them may
+    still be on their way through an older forward of the same end when the word comes.
 
-    def __init__(self, cid: int, end: int, to: int, peer_location: int) -> None:
+    Known hole: an end that comes back to a node it left takes what reaches that node
+    directly, so a forward further on may wait for a message that will never pass it (it
+    stays, passing nothing, until a node is lost). Counting cannot see that; the end
+    confirming what it received (as Mojo's proxies are removed) would.
+    """
+
+    __slots__ = ("cid", "early", "end", "first", "last", "passed", "peer_location", "to")
+
+    def __init__(
+        self,
+        cid: int,
+        end: int,
+        to: int,
+        peer_location: int,
+        first: int = 1,
+        early: Iterable[int] = (),
+    ) -> None:
         self.cid = cid
         self.end = end
         self.to = to  # the node the end moved to
         self.peer_location = peer_location  # where its peer was, as far as we know
+        self.first = first
+        self.early = frozenset(early)
+        self.last: int | None = None  # the last message the peer sent this way, once known
+        self.passed = 0  # messages passed on
+
+    def done(self) -> bool:
+        """Whether every message the peer sent this way has been passed on."""
+        last = self.last
+        if last is None:
+            return False
+        expected = last - self.first + 1 - sum(1 for seq in self.early if seq <= last)
+        return self.passed >= expected
 
 
 @final
@@ -490,8 +523,8 @@ class Node:
                 self._forward(forward, fields, fds)
             elif kind == USER:  # an end that is gone: its ports go
                 self.drop(_list(fields, 7), fields[9] if len(fields) > 9 else [], fds)
-            elif kind == MOVED:  # a gone end sends nothing more: the forward may go
-                self.send(_int(fields, 6), MOVED_ACK, key[0], 1 - key[1], 0)
+            elif kind == MOVED:  # a gone end: its CLOSE tells the forward how far it went
+                self.send(_int(fields, 6), MOVED_ACK, key[0], 1 - key[1], -1)
             return
         if kind == USER:
             seq, payload, descriptors = _int(fields, 5), _bytes(fields, 6), _list(fields, 7)
@@ -513,15 +546,27 @@ class Node:
 
     def _forward(self, forward: Forward, fields: list[Any], fds: Fds | None) -> None:
         kind = fields[2]
-        if kind == MOVED_ACK:
-            del self.forwards[forward.cid, forward.end]
-            return
-        if kind == MOVED:
+        if kind in (MOVED_ACK, F_CLOSE):  # the peer's word: its last message this way
+            last = _int(fields, 5)
+            if last >= 0:  # -1: the peer is gone, its CLOSE says how far it went
+                forward.last = last if forward.last is None else max(forward.last, last)
+            if kind == MOVED_ACK:
+                self._forward_done(forward)
+                return
+        elif kind == MOVED:
             forward.peer_location = _int(fields, 5)
+        elif kind == USER:
+            forward.passed += 1
         passed = Fds(fds.take_all()) if fds else None
         self.send(forward.to, kind, *fields[3:], fds=passed)
-        if kind in (F_CLOSE, LOST):  # the peer's last word: nothing comes this way after it
+        if kind == LOST:  # the peer is gone: nothing more comes this way
             del self.forwards[forward.cid, forward.end]
+        else:
+            self._forward_done(forward)
+
+    def _forward_done(self, forward: Forward) -> None:
+        if forward.done():
+            self.forwards.pop((forward.cid, forward.end), None)
 
     # -- ports in frames: descriptors -----------------------------------------------------
 
@@ -563,7 +608,11 @@ class Node:
             early,
             remote.closing,
         ]
-        self.forwards[key] = Forward(remote.cid, remote.end, dst, remote.location)
+        forward = Forward(
+            remote.cid, remote.end, dst, remote.location, remote.recv_seq, remote.early
+        )
+        forward.last = remote.closing  # a peer that closed sends nothing after it
+        self.forwards[key] = forward
         self.send(remote.location, MOVED, remote.cid, 1 - remote.end, dst, self.name)
         return descriptor
 
