@@ -73,7 +73,8 @@ class Fds:
         close_fds(self.take_all())
 
     def __del__(self) -> None:
-        self.close()
+        if self._next < len(self._fds):
+            self.close()
 
 
 def export_shared(buffers: list[ArrayBuffer], into: Fds) -> list[int] | None:
