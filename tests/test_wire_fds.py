@@ -171,6 +171,12 @@ async def pitch(control: MessagePort, out: MessagePort) -> None:
     out.close()
 
 
+async def digest_of(out: MessagePort, buf: ArrayBuffer) -> None:
+    """A process actor that reports the digest of the buffer it was spawned with."""
+    out.post_message(_digest(buf))
+    out.close()
+
+
 @asynccontextmanager
 async def bouncing(restart: Restart = Restart.TRANSIENT) -> AsyncIterator[Any]:
     """A `bounce` in a process: yields (the port to it, its handle)."""
@@ -247,6 +253,20 @@ async def test_a_64_mib_buffer_goes_to_a_process_and_back_as_an_fd(no_child_left
         assert _digest(back) == sent
         assert _socket_bytes() - before < 4096
         del back
+
+
+async def test_a_buffer_spawned_with_goes_as_an_fd(no_child_left: None) -> None:
+    """A large buffer among a process actor's arguments reaches the child as an fd (the
+    arguments travel in the `hello` message like any other)."""
+    channel = MessageChannel()
+    buf = _filled(8 * MIB, seed=5)
+    digest = _digest(buf)
+    async with actors.open_supervisor() as sup:
+        sup.spawn(digest_of, channel.port2, buf, process=True, restart=Restart.TRANSIENT)
+        assert (await channel.port1.receive()).data == digest
+        assert _socket_bytes() < 64 * 1024
+        channel.port1.close()
+    assert buf.detached
 
 
 async def test_a_buffer_posted_without_transfer_is_copied_once_then_shared(

@@ -560,7 +560,7 @@ class Node:
         passed = Fds(fds.take_all()) if fds else None
         self.send(forward.to, kind, *fields[3:], fds=passed)
         if kind == LOST:  # the peer is gone: nothing more comes this way
-            del self.forwards[forward.cid, forward.end]
+            self.forwards.pop((forward.cid, forward.end), None)
         else:
             self._forward_done(forward)
 
