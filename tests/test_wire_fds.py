@@ -186,6 +186,16 @@ async def digest_of(out: MessagePort, buf: ArrayBuffer) -> None:
     out.close()
 
 
+async def scribbler(out: MessagePort, buf: ArrayBuffer) -> None:
+    """A process actor that reports the digest of the buffer it was spawned with, writes
+    over the buffer, and exits (status 3) once told to."""
+    out.post_message(_digest(buf))
+    with buf.view() as view:
+        view[:] = bytes(len(view))
+    await out.receive()
+    os._exit(3)
+
+
 @asynccontextmanager
 async def bouncing(restart: Restart = Restart.TRANSIENT) -> AsyncIterator[Any]:
     """A `bounce` in a process: yields (the port to it, its handle)."""
@@ -276,6 +286,27 @@ async def test_a_buffer_spawned_with_goes_as_an_fd(no_child_left: None) -> None:
         assert _socket_bytes() < 64 * 1024
         channel.port1.close()
     assert buf.detached
+
+
+async def test_each_incarnation_gets_its_own_copy_of_a_buffer_argument(
+    no_child_left: None,
+) -> None:
+    """A large buffer argument goes to each incarnation as an fd of its own copy: what one
+    incarnation writes into it does not reach the next (as small ones, copied in the bytes)."""
+    channel = MessageChannel()
+    buf = _filled(LARGE + MIB, seed=6)
+    digest = _digest(buf)
+    with trio.fail_after(30):
+        async with actors.open_supervisor() as sup:
+            handle = sup.spawn(
+                scribbler, channel.port2, buf, process=True, restart=Restart.TRANSIENT
+            )
+            assert (await channel.port1.receive()).data == digest
+            channel.port1.post_message("die")  # once it has written over its buffer
+            assert (await channel.port1.receive()).data == digest
+            assert handle.statistics().incarnation == 2
+            sup.cancel()
+    channel.port1.close()
 
 
 async def test_a_buffer_posted_without_transfer_is_copied_once_then_shared(

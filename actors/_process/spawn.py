@@ -251,13 +251,14 @@ def _hello(
     remote = core.peer
     node = remote.node
     # The arguments go as bytes the child decodes once it has imported the function's
-    # module (their classes may live there); their ports ride on the hello's frame, and so
-    # do their buffers in memfds, as fds (beside the bytes, in the hello itself). Those are
-    # the slot's buffers, shared, not detached: every incarnation maps the same bytes, as
-    # every incarnation of an actor in this process gets the same buffer.
+    # module (their classes may live there); their ports ride on the hello's frame, and
+    # their buffers in memfds go as fds (in the hello itself, beside the bytes). Each
+    # incarnation gets copies of the slot's buffers, as small ones are copied into the bytes:
+    # what one incarnation writes does not reach the next.
     shared: list[ArrayBuffer] = []
     arguments, _ = codec.encode(args, list[Any](ports), shared, MAX_FDS)
-    payload, buffers, fds = node.pack(("hello", info, arguments, shared), (), None, share=True)
+    copies = [buffer.slice() for buffer in shared]
+    payload, buffers, fds = node.pack(("hello", info, arguments, copies), (), None)
     homes = [HomeEnd(node, port, remote.location, page, SLOT) for port in ports]
     seq = remote.send_seq
     remote.send_seq = seq + 1
