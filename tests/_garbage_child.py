@@ -5,7 +5,7 @@ a process actor's argv (`SOCK LIFELINE NODE PARENT CID`, as `actors._process.chi
 them), it reads the parent's first two frames (its routes and the `hello`), then sends what
 `GARBAGE_MODE` says, and waits for the parent to hang up:
 
-- ``bytes``: a length of 12, then 12 bytes that are not msgpack;
+- ``bytes``: a header saying 12 bytes, then 12 bytes that are not msgpack;
 - ``lie``: a well-formed ROUTES frame claiming the parent's own name.
 
 It never waits more than 10 seconds for anything.
@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 
 _ROUTES = 8
+_HEADER = struct.Struct("<II")  # a frame's length, and how many fds come with it
 
 
 async def echo(inbox: Any) -> None:
@@ -38,11 +39,11 @@ def _read_frames(sock: socket.socket, count: int) -> None:
         if not data:
             return
         buffer += data
-        while len(buffer) >= 4:
-            (length,) = struct.unpack_from("<I", buffer)
-            if len(buffer) < 4 + length:
+        while len(buffer) >= _HEADER.size:
+            length, _fds = _HEADER.unpack_from(buffer)  # (fds come with none of these)
+            if len(buffer) < _HEADER.size + length:
                 break
-            buffer = buffer[4 + length :]
+            buffer = buffer[_HEADER.size + length :]
             seen += 1
 
 
@@ -53,10 +54,10 @@ def main(argv: list[str]) -> None:
     _read_frames(sock, 2)
     mode = os.environ["GARBAGE_MODE"]
     if mode == "bytes":
-        sock.sendall(struct.pack("<I", 12) + b"\xc1" * 12)
+        sock.sendall(_HEADER.pack(12, 0) + b"\xc1" * 12)
     else:
         frame = msgspec.msgpack.encode([parent, name, _ROUTES, [parent]])
-        sock.sendall(struct.pack("<I", len(frame)) + frame)
+        sock.sendall(_HEADER.pack(len(frame), 0) + frame)
     while sock.recv(65536):
         pass
 

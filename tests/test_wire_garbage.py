@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import socket
-import struct
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -41,7 +40,9 @@ from actors._wire.frames import (
     ACK,
     BYE,
     CLOSE,
+    HEADER,
     LOST,
+    MAX_FDS,
     MAX_FRAME,
     MAX_NESTING,
     MOVED,
@@ -157,7 +158,49 @@ def test_a_header_with_random_fields_is_a_frame_or_a_frame_error(
         ([P, C, [1], CID_PC, 0, 1, b"", [], False], "a kind that is an array"),
         ([P, C, 99], "an unknown kind"),
         ([P, C, USER, CID_PC, 0, 1, b"", []], "a USER frame without ask"),
-        ([P, C, USER, CID_PC, 0, 1, b"", [], False, 0], "a USER frame with a field more"),
+        ([P, C, USER, CID_PC, 0, 1, b"", [], False, 0], "buffers that are not an array"),
+        ([P, C, USER, CID_PC, 0, 1, b"", [], False, []], "buffers, none of them"),
+        ([P, C, USER, CID_PC, 0, 1, b"", [], False, [-1]], "a buffer's length below 0"),
+        ([P, C, USER, CID_PC, 0, 1, b"", [], False, [1.0]], "a buffer's length a float"),
+        ([P, C, USER, CID_PC, 0, 1, b"", [], False, [True]], "a buffer's length a bool"),
+        ([P, C, USER, CID_PC, 0, 1, b"", [], False, [1] * (MAX_FDS + 1)], "too many buffers"),
+        ([P, C, USER, CID_PC, 0, 1, b"", [], False, [1], 0], "a USER frame with a field more"),
+        (
+            [P, C, USER, CID_PC, 0, 1, b"", [descriptor(9, queued=[[0, b"", [], []]])], False],
+            "a queued message's buffers, none of them",
+        ),
+        (
+            [P, C, USER, CID_PC, 0, 1, b"", [descriptor(9, queued=[[0, b"", [], 5]])], False],
+            "a queued message's buffers not an array",
+        ),
+        (
+            [
+                P,
+                C,
+                USER,
+                CID_PC,
+                0,
+                1,
+                b"",
+                [descriptor(9, early=[[2, b"", [], True, [1]]])],
+                False,
+            ],
+            "an early message with buffers and no fd count",
+        ),
+        (
+            [
+                P,
+                C,
+                USER,
+                CID_PC,
+                0,
+                1,
+                b"",
+                [descriptor(9, early=[[2, b"", [], True, [], -1]])],
+                False,
+            ],
+            "an early message's fd count below 0",
+        ),
         ([P, C, USER, CID_PC, 2, 1, b"", [], False], "an end that is neither 0 nor 1"),
         ([P, C, USER, CID_PC, True, 1, b"", [], False], "an end that is a bool"),
         ([P, C, USER, CID_PC, 0, 1, "text", [], False], "a payload that is str"),
@@ -196,6 +239,36 @@ def test_fields_of_the_wrong_shape_are_a_frame_error(fields: list[Any], why: str
         frames.decode(_pack(fields))
 
 
+@pytest.mark.parametrize(
+    ("fields", "why"),
+    [
+        ([P, C, USER, CID_PC, 0, 1, b"", [], False, [1 << 20]], "a shared buffer"),
+        ([P, C, USER, CID_PC, 0, 1, b"", [], False, [0] * MAX_FDS], "as many as a frame takes"),
+        (
+            [P, C, USER, CID_PC, 0, 1, b"", [descriptor(9, queued=[[0, b"", [], [7, 8]]])], False],
+            "a queued message with buffers",
+        ),
+        (
+            [
+                P,
+                C,
+                USER,
+                CID_PC,
+                0,
+                1,
+                b"",
+                [descriptor(9, early=[[2, b"", [], True, [], 3]])],
+                False,
+            ],
+            "an early message with fds (its ports' messages')",
+        ),
+    ],
+)
+def test_the_fields_of_shared_buffers_are_a_frame(fields: list[Any], why: str) -> None:
+    """A USER frame's buffers, a queued message's, an early message's and its fd count."""
+    assert list(frames.decode(_pack(fields))) == fields
+
+
 def _user_field(i: int) -> st.SearchStrategy[Any]:
     plausible = [
         st.just(P),
@@ -207,17 +280,25 @@ def _user_field(i: int) -> st.SearchStrategy[Any]:
         st.binary(max_size=4),
         st.lists(st.just(descriptor(9)), max_size=1),
         st.booleans(),
+        st.lists(st.integers(-1, 2**64 - 1) | st.booleans(), max_size=3),
     ][i]
     return st.sampled_from([True] * 6 + [False]).flatmap(lambda ok: plausible if ok else SCALARS)
 
 
-@given(st.tuples(*(_user_field(i) for i in range(9))))
-def test_a_user_frame_is_checked_the_same_in_either_array_form(fields: tuple[Any, ...]) -> None:
-    """USER frames are checked as msgspec decodes them when their array has the one-byte head
-    msgspec writes, and field by field otherwise: the two ways agree."""
+@given(
+    st.tuples(*(_user_field(i) for i in range(9))),
+    st.just(()) | st.tuples(_user_field(9)),
+)
+def test_a_user_frame_is_checked_the_same_in_either_array_form(
+    fields: tuple[Any, ...], buffers: tuple[Any, ...]
+) -> None:
+    """USER frames (with shared buffers or without) are checked as msgspec decodes them when
+    their array has the one-byte head msgspec writes, and field by field otherwise: the two
+    ways agree."""
+    fields = (*fields, *buffers)
     body = b"".join(_pack(v) for v in fields)
     outcomes = []
-    for head in (b"\x99", b"\xdc\x00\x09"):
+    for head in (bytes([0x90 + len(fields)]), b"\xdc\x00" + bytes([len(fields)])):
         try:
             outcomes.append(list(frames.decode(head + body)))
         except FrameError:
@@ -251,7 +332,9 @@ def test_the_reader_finds_frames_however_the_stream_is_cut(
     reader, got, i = Reader(), [], 0
     while i < len(stream):
         for cut in cuts:
-            got += reader.feed(stream[i : i + cut])
+            for body, fds in reader.feed(stream[i : i + cut]):
+                assert fds == 0
+                got.append(body)
             i += cut
     assert got == bodies
     assert reader.pending == 0
@@ -259,26 +342,30 @@ def test_the_reader_finds_frames_however_the_stream_is_cut(
 
 @given(st.lists(st.binary(max_size=24), max_size=8))
 def test_random_bytes_to_the_reader_are_frames_or_a_frame_error(chunks: list[bytes]) -> None:
-    """A reader fed anything gives frames, or a FrameError for a length over the limit."""
+    """A reader fed anything gives frames, or a FrameError for a length or an fd count over
+    the limit."""
     reader = Reader()
     error = None
     try:
         for chunk in chunks:
-            for body in reader.feed(chunk):
+            for body, fds in reader.feed(chunk):
                 assert len(body) <= MAX_FRAME
+                assert fds <= MAX_FDS
     except FrameError as exc:
         error = exc
     assert error is None or "over the limit" in str(error)
 
 
 def test_a_length_over_the_limit_is_refused_before_its_bytes_come() -> None:
-    """The reader refuses a frame longer than MAX_FRAME as soon as it reads the length."""
+    """The reader refuses a frame longer than MAX_FRAME, or announcing more than MAX_FDS fds,
+    as soon as it reads the header."""
     reader = Reader()
-    assert list(reader.feed(struct.pack("<I", MAX_FRAME) + b"x")) == []  # at the limit: it waits
-    reader = Reader()
-    assert list(reader.feed(struct.pack("<I", MAX_FRAME + 1)[:3])) == []
-    with pytest.raises(FrameError):
-        list(reader.feed(struct.pack("<I", MAX_FRAME + 1)[3:]))
+    assert list(reader.feed(HEADER.pack(MAX_FRAME, MAX_FDS) + b"x")) == []  # at the limits: waits
+    for length, fds in ((MAX_FRAME + 1, 0), (0, MAX_FDS + 1)):
+        reader = Reader()
+        assert list(reader.feed(HEADER.pack(length, fds)[:7])) == []
+        with pytest.raises(FrameError, match="over the limit"):
+            list(reader.feed(HEADER.pack(length, fds)[7:]))
 
 
 # -- the node: a tree with a garbage child ------------------------------------------------
@@ -520,7 +607,7 @@ def test_a_payload_that_does_not_decode_is_a_messageerror_and_the_link_stays(
             assert sender is not None
             assert isinstance(sender.peer, RemoteEnd)
             for data in payloads:
-                sender.peer.send(data, [])
+                sender.peer.send(data, [], [], None)
             t.c_p.post_message("after")
             for data in payloads:
                 event = await t.p_c.receive()
@@ -849,7 +936,9 @@ async def socket_link() -> AsyncIterator[Linked]:
 
 BAD_STREAMS = {
     "a frame cut short by the end of the stream": (BEFORE[:7], True),
-    "a length over the limit": (struct.pack("<I", MAX_FRAME + 1), False),
+    "a length over the limit": (HEADER.pack(MAX_FRAME + 1, 0), False),
+    "an fd count over the limit": (HEADER.pack(1, MAX_FDS + 1), False),
+    "fds announced that never come": (framed(frame(P, C, LOST, CID_S, 0), 1), False),
     "a frame that is not msgpack": (framed(b"\xc1\xc1"), False),
     "a frame of the wrong shape": (framed(_pack([P, C, USER, CID_S])), False),
     "a frame from a node not behind the link": (framed(frame(P, D, LOST, CID_S, 0)), False),

@@ -4,11 +4,13 @@ A fuzzer runs random programs over a tree of nodes: channels whose ends move fro
 node (one end or both, several hops, back home, while the other end keeps posting), posts,
 closes, and nodes that are lost. Then every direction must have delivered exactly what was
 posted, in order, and the close after everything; a port whose peer's node was lost gets its
-close after what had arrived, and nothing it never got.
+close after what had arrived, and nothing it never got. Every third message carries a buffer
+in shared memory (it travels as an fd): it arrives whole, and no fd is left open afterwards.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import Any
 
@@ -18,7 +20,8 @@ import trio.testing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actors import MessageChannel, MessagePort
+from actors import ArrayBuffer, MessageChannel, MessagePort
+from actors._buffers import SHARED_MEMORY_THRESHOLD
 from actors._wire.memory import MemoryLink, bridge, link_nodes
 from actors._wire.node import Node
 
@@ -32,7 +35,9 @@ class World:
     """Four linked nodes, a carrier channel between every two of them, and the channels under
     test, whose ends are wherever the program moved them."""
 
-    def __init__(self, nursery: trio.Nursery) -> None:
+    def __init__(self, nursery: trio.Nursery, buffer_every: int = 3) -> None:
+        self.buffer_every = buffer_every  # every this many messages carries a large buffer
+        self.forwards_left = 0  # forwards the nodes still kept once every port was closed
         self.nodes = [Node() for _ in range(NODES)]
         self.links: dict[int, tuple[MemoryLink, MemoryLink]] = {}
         for child, parent in enumerate(PARENTS):
@@ -76,9 +81,11 @@ def programs() -> st.SearchStrategy[list[tuple[str, int, int, int]]]:
     return st.lists(op, max_size=30)
 
 
-async def run(program: list[tuple[str, int, int, int]], kill: int | None) -> World:
+async def run(
+    program: list[tuple[str, int, int, int]], kill: int | None, buffer_every: int = 3
+) -> World:
     async with trio.open_nursery() as nursery:
-        world = World(nursery)
+        world = World(nursery, buffer_every)
         await world.bridge_all()
         for action, c, side, target in program:
             await step(world, action, c, side, target)
@@ -93,6 +100,8 @@ async def run(program: list[tuple[str, int, int, int]], kill: int | None) -> Wor
         for port_pair in world.carriers.values():
             for port in port_pair:
                 port.close()
+        await trio.testing.wait_all_tasks_blocked()
+        world.forwards_left = sum(len(node.forwards) for node in world.nodes)
         nursery.cancel_scope.cancel()
     return world
 
@@ -110,7 +119,13 @@ async def step(world: World, action: str, c: int, side: int, target: int) -> Non
     if action == "post":
         for _ in range(1 + target % 3):
             world.seq += 1
-            port.post_message(world.seq)
+            if world.seq % world.buffer_every:
+                port.post_message(world.seq)
+            else:  # with a buffer, which goes as an fd
+                buf = ArrayBuffer(SHARED_MEMORY_THRESHOLD)
+                with buf.view() as view:
+                    view[:8] = world.seq.to_bytes(8, "little")
+                port.post_message((world.seq, buf), [buf])
             if (c, 1 - side) not in world.closed:
                 world.posted[c, side].append(world.seq)
     elif action == "move" and target != node:
@@ -158,7 +173,7 @@ async def drain(world: World) -> None:
                 except trio.EndOfChannel:
                     break
             assert not scope.cancelled_caught, f"end {(c, side)} waits: a message was lost"
-            world.got[c, 1 - side].append(event.data)
+            world.got[c, 1 - side].append(unpacked(event.data))
     for (c, side), place in world.where.items():  # a peer lost: its close came, after all
         peer = world.where[c, 1 - side]
         if (
@@ -183,6 +198,31 @@ async def drain(world: World) -> None:
     for place in world.where.values():
         if place[0] != "flight":
             place[1].close()
+
+
+def unpacked(data: Any) -> int:
+    """The number a message carries (checked against its buffer's, if it has one)."""
+    if type(data) is int:
+        return data
+    seq, buf = data
+    with buf.view() as view:
+        assert int.from_bytes(view[:8], "little") == seq
+        assert len(view) == SHARED_MEMORY_THRESHOLD
+    return int(seq)
+
+
+_LAST_COUNT = [-1]
+
+
+def fd_count(expected: int | None = None) -> int:
+    """This process's open fds, counted again after a garbage collection if not `expected`
+    (by default, the last count: so examples that leave nothing behind collect nothing)."""
+    count = len(os.listdir("/proc/self/fd"))
+    if count != (_LAST_COUNT[0] if expected is None else expected):
+        gc.collect()
+        count = len(os.listdir("/proc/self/fd"))
+    _LAST_COUNT[0] = count
+    return count
 
 
 async def expect_close(port: MessagePort, what: str) -> None:
@@ -220,9 +260,12 @@ def test_moving_ends_across_nodes_keep_every_direction_in_order(
     program: list[tuple[str, int, int, int]], kill: int | None
 ) -> None:
     """Posts, moves of one end or both, closes and a lost node: each direction delivers what
-    was posted, in order, and the close comes after it."""
+    was posted, in order, and the close comes after it; no fd is left open."""
+    before = fd_count()
     world = trio.run(run, program, kill, clock=trio.testing.MockClock(autojump_threshold=0))
     check(world, kill)
+    del world
+    assert fd_count(before) == before, "a buffer's fd was left open"
 
 
 async def test_a_port_moves_parent_a_b_parent_while_its_peer_posts() -> None:
@@ -335,3 +378,51 @@ async def test_an_end_back_where_it_once_left_leaves_no_forward_there() -> None:
         for port in (out, back):
             port.close()
         nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("buffer_every", [1, 10**9], ids=["buffers", "numbers"])
+@pytest.mark.parametrize("close", [False, True], ids=["open", "peer closes"])
+def test_a_forward_outlives_the_messages_still_coming_through_an_older_one(
+    buffer_every: int, close: bool
+) -> None:
+    """An end moves 3 -> 0 while its peer (on 0) posts, so the peer's messages come back
+    through the forward on 3 late, and the next ones arrive early; then it moves on, 0 -> 2,
+    before those late ones are in (its peer closing first, or not). The forward on 0 must
+    wait for them (the peer's MOVED_ACK, or its CLOSE, only says how many it sent), not go at
+    once and drop them; and once they passed it goes."""
+    program = [
+        ("move", 0, 1, 3),
+        ("land", 0, 1, 0),
+        ("post", 0, 0, 2),
+        ("move", 0, 1, 0),
+        ("land", 0, 1, 0),
+        ("post", 0, 0, 2),
+        *([("close", 0, 0, 0)] if close else []),
+        ("move", 0, 1, 2),
+        ("land", 0, 1, 0),
+        ("settle", 0, 0, 0),
+    ]
+    before = fd_count()
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    world = trio.run(run, program, None, buffer_every, clock=clock)
+    check(world, None)
+    assert world.got[0, 0] == list(range(1, 7))
+    assert world.forwards_left == 0, "a forward was left behind"
+    del world
+    assert fd_count(before) == before
+
+
+def test_an_end_back_where_it_was_leaves_no_forward() -> None:
+    """An end moves 0 -> 1 and back to 0: the forward on 0 goes when the end is back (what
+    comes there is the end's again), and the one on 1 once its MOVED_ACK came."""
+    program = [
+        ("move", 1, 0, 3),
+        ("land", 1, 0, 0),
+        ("move", 1, 1, 1),
+        ("land", 1, 1, 0),
+        ("move", 1, 1, 0),
+    ]
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    world = trio.run(run, program, None, clock=clock)
+    check(world, None)
+    assert world.forwards_left == 0, "a forward was left behind"

@@ -139,7 +139,7 @@ async def _incarnation(control: Any, hello: Any) -> None:
     from .._supervisor import open_inner_supervisor
     from .._wire import codec
 
-    _, info, arguments = hello.data
+    _, info, arguments, buffers = hello.data
     sys.path[:] = info["path"]
     if info["log"]:
         _ship_logs(control)
@@ -148,7 +148,7 @@ async def _incarnation(control: Any, hello: Any) -> None:
         try:
             fn = _import(info)
             # decoded only now: their classes may live in the module just imported
-            args: Any = codec.decode(arguments, hello.ports)
+            args: Any = codec.decode(arguments, hello.ports, buffers)
             actor, starter = sup._spawn_here(
                 fn, tuple(args), info["name"], info["number"], info["with_status"]
             )

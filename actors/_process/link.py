@@ -1,29 +1,47 @@
 """A link to a neighbouring node over a stream socket (a socketpair to a child process).
 
-Frames go out length-prefixed. A frame is written at once if the socket takes it and nothing
-is waiting to go before it (no task switch on the common path); otherwise it waits in a buffer
-that a writer task sends in batches, so a link that falls behind sends many frames per system
-call. A reader task splits what arrives into frames for the node. A peer that breaks the
-framing (a length over the limit, a frame that is not a frame) is cut off with one log line,
-and the node loses it as if its process had died.
+Frames go out with their header (`frames.framed`: length and fd count). A frame is written at
+once if the socket takes it and nothing is waiting to go before it (no task switch on the
+common path); otherwise it waits in a buffer that a writer task sends in batches, so a link
+that falls behind sends many frames per system call. A reader task splits what arrives into
+frames for the node. A peer that breaks the framing (a length over the limit, a frame that is
+not a frame, fds that no frame announces) is cut off with one log line, and the node loses it
+as if its process had died.
+
+Fds (`SCM_RIGHTS`) attach to the first byte that the `sendmsg` carrying them writes, and a
+`recvmsg` that reads that byte returns them (Linux ends a read after the segment that carried
+fds). So a frame with fds always starts a `sendmsg` of its own, with its fds, and frames after
+it may follow in the same call: the receiver, reading the frame's first byte, gets its fds;
+once it has read a whole number of frames it holds no fd, and while it is inside a frame it
+holds exactly the fds that frame announced. Anything else is a peer breaking the protocol.
 """
 
 from __future__ import annotations
 
+import array
 import contextlib
 import errno
 import socket
+from collections import deque
 from typing import Final, final
 
 import trio
 
 from .._log import logger
-from .._wire.frames import FrameError, Reader, framed
+from .._wire.fds import Fds, close_fds
+from .._wire.frames import MAX_FDS, FrameError, Reader, framed
 from .._wire.node import Node
 
 __all__ = ["SocketLink"]
 
 _CHUNK: Final = 256 * 1024
+_FD_SIZE: Final = array.array("i").itemsize
+_ROOM: Final = socket.CMSG_SPACE(MAX_FDS * _FD_SIZE)
+_CMSG_CLOEXEC: Final = getattr(socket, "MSG_CMSG_CLOEXEC", 0)
+
+
+def _rights(fds: list[int]) -> list[tuple[int, int, bytes]]:
+    return [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
 
 
 @final
@@ -33,6 +51,7 @@ class SocketLink:
     __slots__ = (
         "_closed",
         "_drained",
+        "_fds",
         "_out",
         "_raw",
         "_sock",
@@ -40,6 +59,8 @@ class SocketLink:
         "_writing",
         "neighbour",
         "node",
+        "received",
+        "sent",
     )
 
     def __init__(self, node: Node, neighbour: int, sock: socket.socket) -> None:
@@ -49,25 +70,44 @@ class SocketLink:
         self._raw = sock  # for a write that does not wait (from sync code)
         self._sock = trio.socket.from_stdlib_socket(sock)
         self._out: list[bytes] = []  # frames waiting for the writer, in order
+        self._fds: dict[int, list[int]] = {}  # the fds of the frame at that index of _out
         self._writing = False  # the writer has frames in hand: nothing may overtake them
         self._wake = trio.Event()
         self._drained: trio.Event | None = None  # set when nothing waits to be written
         self._closed = False
+        self.sent = 0
+        """Bytes written to the socket so far (headers included)."""
+        self.received = 0
+        """Bytes read from the socket so far."""
 
-    def send(self, frame: bytes) -> None:
+    def send(self, frame: bytes, fds: Fds | None = None) -> None:
         if self._closed:
+            if fds:
+                fds.close()
             return
-        data = framed(frame)
+        mine = fds.take_all() if fds else None
+        data = framed(frame, len(mine) if mine else 0)
         if not self._out and not self._writing:
             try:
-                sent = self._raw.send(data)
+                sent = self._raw.sendmsg([data], _rights(mine)) if mine else self._raw.send(data)
             except BlockingIOError:
                 sent = 0
-            except OSError:  # the other side is gone: the reader finds out and says so
-                return
-            if sent == len(data):
-                return
-            data = data[sent:]
+            except OSError as exc:
+                if exc.errno != errno.ETOOMANYREFS:  # the other side is gone: the reader
+                    if mine:  # finds out and says so
+                        close_fds(mine)
+                    return
+                sent = 0  # too many fds in flight: the writer tries again
+            if sent:
+                self.sent += sent
+                if mine:  # they went with the first byte
+                    close_fds(mine)
+                    mine = None
+                if sent == len(data):
+                    return
+                data = data[sent:]
+        if mine:
+            self._fds[len(self._out)] = mine
         self._out.append(data)
         self._wake.set()
 
@@ -96,19 +136,33 @@ class SocketLink:
         finally:
             self._closed = True
             self._raw.close()
+            self._out = []
+            fds, self._fds = self._fds, {}
+            for unsent in fds.values():
+                close_fds(unsent)
             self.node.link_lost(self.neighbour)
 
     async def _read_all(self) -> None:
         reader = Reader()
+        held: deque[int] = deque()  # fds that came, for the frames they belong to
+        try:
+            await self._read_frames(reader, held)
+        finally:
+            close_fds(held)
+
+    async def _read_frames(self, reader: Reader, held: deque[int]) -> None:
         node, neighbour = self.node, self.neighbour
         sock = self._sock
         while not self._closed:
             try:
-                data = await sock.recv(_CHUNK)
+                data, ancillary, flags, _ = await sock.recvmsg(_CHUNK, _ROOM, _CMSG_CLOEXEC)
             except OSError as exc:
                 if exc.errno not in (errno.ECONNRESET, errno.EPIPE, errno.EBADF):
                     logger(node=node.name).warning("link_broken", reason=repr(exc))
                 return
+            for level, kind, fd_data in ancillary:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    held.extend(array.array("i", fd_data[: len(fd_data) - len(fd_data) % _FD_SIZE]))
             if not data:  # the other side closed (or its process died)
                 if reader.pending:
                     logger(node=node.name, neighbour=neighbour).warning(
@@ -116,9 +170,19 @@ class SocketLink:
                         reason=f"the peer closed within a frame ({reader.pending} bytes)",
                     )
                 return
+            self.received += len(data)
             try:
-                for frame in reader.feed(data):
-                    node.receive(frame, neighbour)
+                if flags & socket.MSG_CTRUNC:
+                    raise FrameError("fds came that there was no room for (MSG_CTRUNC)")
+                for frame, count in reader.feed(data):
+                    fds = None
+                    if count:
+                        if len(held) < count:
+                            raise FrameError(f"a frame announced {count} fds, {len(held)} came")
+                        fds = Fds(held.popleft() for _ in range(count))
+                    node.receive(frame, neighbour, fds)
+                if held and _holds_too_many(len(held), reader):
+                    raise FrameError(f"{len(held)} fds came that no frame announced")
             except FrameError as exc:
                 logger(node=node.name, neighbour=neighbour).warning(
                     "link_broken", reason=f"the peer broke the protocol: {exc}"
@@ -126,7 +190,6 @@ class SocketLink:
                 return
 
     async def _write_all(self) -> None:
-        sock = self._sock
         while True:
             while not self._out:
                 drained, self._drained = self._drained, None
@@ -137,13 +200,18 @@ class SocketLink:
                 await self._wake.wait()
                 self._wake = trio.Event()
             batch, self._out = self._out, []
+            fds, self._fds = self._fds, {}
             self._writing = True
             try:
-                data = b"".join(batch)
-                view = memoryview(data)
-                while view:
-                    sent = await sock.send(view)
-                    view = view[sent:]
+                if not fds:
+                    await self._write(b"".join(batch), None)
+                else:  # a frame with fds starts a sendmsg of its own
+                    starts = sorted(fds)
+                    if starts[0]:
+                        await self._write(b"".join(batch[: starts[0]]), None)
+                    for i, start in enumerate(starts):
+                        end = starts[i + 1] if i + 1 < len(starts) else len(batch)
+                        await self._write(b"".join(batch[start:end]), fds.pop(start))
             except OSError:
                 self._closed = True
                 if self._drained is not None:
@@ -151,3 +219,47 @@ class SocketLink:
                 return
             finally:
                 self._writing = False
+                for unsent in fds.values():
+                    close_fds(unsent)
+
+    async def _write(self, data: bytes, fds: list[int] | None) -> None:
+        """Write all of `data`, `fds` with its first byte (closed here once sent)."""
+        sock = self._sock
+        view = memoryview(data)
+        try:
+            if fds:
+                sent = await _sendmsg(sock, view, fds)
+                close_fds(fds)
+                fds = None
+                self.sent += sent
+                view = view[sent:]
+            while view:
+                sent = await sock.send(view)
+                self.sent += sent
+                view = view[sent:]
+        finally:
+            if fds:
+                close_fds(fds)
+
+
+async def _sendmsg(sock: trio.socket.SocketType, view: memoryview, fds: list[int]) -> int:
+    """`sendmsg` with fds; while the kernel has too many of this user's fds in flight (over
+    its `RLIMIT_NOFILE`: `ETOOMANYREFS`), wait for the peer to take some in."""
+    delay = 0.001
+    while True:
+        try:
+            return await sock.sendmsg([view], _rights(fds))
+        except OSError as exc:
+            if exc.errno != errno.ETOOMANYREFS:
+                raise
+        await trio.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+def _holds_too_many(held: int, reader: Reader) -> bool:
+    """Whether `held` fds are more than the frame being read can own: between frames, none;
+    inside one, exactly as many as it announced (all came with its first byte)."""
+    if not reader.pending:
+        return True
+    announced = reader.announced
+    return held > MAX_FDS if announced is None else held != announced

@@ -33,11 +33,13 @@ from typing import TYPE_CHECKING, Any, Final, final
 import structlog
 import trio
 
+from .._buffers import ArrayBuffer
 from .._exceptions import ProcessDiedError, RemoteError
 from .._log import logger
 from .._ports import MessageChannel, MessagePort
 from .._queue import PortCore
 from .._wire import codec
+from .._wire.fds import MAX_FDS
 from .._wire.frames import USER
 from .._wire.home import FREE, SLOT, CursorPage, HomeEnd
 from .._wire.node import RemoteEnd, local_node, new_name
@@ -249,14 +251,22 @@ def _hello(
     remote = core.peer
     node = remote.node
     # The arguments go as bytes the child decodes once it has imported the function's
-    # module (their classes may live there); their ports ride on the hello's frame.
-    arguments, _ = codec.encode(args, list[Any](ports))
-    payload, _ = codec.encode(("hello", info, arguments), [])
+    # module (their classes may live there); their ports ride on the hello's frame, and
+    # their buffers in memfds go as fds (in the hello itself, beside the bytes). Each
+    # incarnation gets copies of the slot's buffers, as small ones are copied into the bytes:
+    # what one incarnation writes does not reach the next.
+    shared: list[ArrayBuffer] = []
+    arguments, _ = codec.encode(args, list[Any](ports), shared, MAX_FDS)
+    copies = [buffer.slice() for buffer in shared]
+    payload, buffers, fds = node.pack(("hello", info, arguments, copies), (), None)
     homes = [HomeEnd(node, port, remote.location, page, SLOT) for port in ports]
     seq = remote.send_seq
     remote.send_seq = seq + 1
     descriptors = [home.descriptor() for home in homes]
-    node.send(remote.location, USER, remote.cid, 1 - remote.end, seq, payload, descriptors, False)
+    fields: tuple[object, ...] = (remote.cid, 1 - remote.end, seq, payload, descriptors, False)
+    if buffers:
+        fields = (*fields, buffers)
+    node.send(remote.location, USER, *fields, fds=fds)
     for home in homes:  # what is queued for them follows the hello that makes their ends
         home.pushed()
     return homes

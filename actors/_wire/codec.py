@@ -16,6 +16,7 @@ import msgspec
 from msgspec.msgpack import Ext
 
 from .. import _clone
+from .._buffers import ArrayBuffer
 from .._clone import _error, _Failure, _short, _too_deep
 from .._exceptions import DataCloneError
 from .._transfer import Transferable
@@ -48,10 +49,21 @@ class DecodeError(Exception):
         self.path = path
 
 
-def encode(message: object, transfer: list[Transferable]) -> tuple[bytes, list[Transferable]]:
+def encode(
+    message: object,
+    transfer: list[Transferable],
+    shared: list[ArrayBuffer] | None = None,
+    room: int = 0,
+) -> tuple[bytes, list[Transferable]]:
     """The message's bytes, and the transferables it holds in the order the bytes refer to
     them: `transfer` itself (each listed port or buffer is referred to by its index there).
     Detaches nothing, moves nothing: the caller commits.
+
+    With a `shared` list, up to `room` of the `ArrayBuffer`s that the message holds and
+    `transfer` does not list, those whose bytes are in shared memory (a memfd), are appended
+    to it instead of having their bytes copied into the message: the bytes refer to each by
+    its index there, and the caller sends the buffers beside them (`decode` is given them as
+    `shared`). Every other buffer is copied in, as without `shared`.
 
     Raises:
         DataCloneError: structured clone refuses the message (its path as clone's: a port not
@@ -83,7 +95,7 @@ def encode(message: object, transfer: list[Transferable]) -> tuple[bytes, list[T
             return _pack(leaves.atom(message)), _checked(transfer)  # type: ignore[arg-type]
     write = leaves.ENCODERS.get(t)
     if write is None:
-        return _encode(message, transfer), _checked(transfer)
+        return _encode(message, transfer, shared, room), _checked(transfer)
     try:
         return _pack(write(message)), _checked(transfer)
     except Inexpressible as e:
@@ -103,11 +115,16 @@ def _checked(transfer: list[Transferable]) -> list[Transferable]:
     return transfer
 
 
-def _encode(message: object, transfer: list[Transferable]) -> bytes:
+def _encode(
+    message: object, transfer: list[Transferable], shared: list[ArrayBuffer] | None, room: int
+) -> bytes:
     """A message that is not a single flat value, as a STREAM."""
     moved = {id(item): i for i, item in enumerate(transfer)}
+    start = None if shared is None else len(shared)
     for careful in (False, True):  # careful: check every int's size and every str's UTF-8
-        encoder = Encoder(moved, careful)
+        if shared is not None:
+            del shared[start:]  # what an earlier walk found, found again
+        encoder = Encoder(moved, careful, shared, room)
         try:
             encoder.value(message)
         except _Failure as f:
@@ -127,9 +144,10 @@ def _encode(message: object, transfer: list[Transferable]) -> bytes:
     )
 
 
-def decode(data: bytes, transferred: Sequence[object]) -> object:
+def decode(data: bytes, transferred: Sequence[object], shared: Sequence[object] = ()) -> object:
     """Rebuild a message from `encode`'s bytes; `transferred[i]` stands for the sender's i-th
-    transferable (the port or buffer the caller made for it).
+    transferable (the port or buffer the caller made for it), `shared[i]` for the i-th buffer
+    it sent beside the bytes.
 
     Raises:
         DecodeError: the frame is malformed, names a class this process does not have (or of
@@ -152,6 +170,6 @@ def decode(data: bytes, transferred: Sequence[object]) -> object:
         except Exception as e:
             raise DecodeError(f"not a token stream: {e}") from None
     try:
-        return Rebuild(transferred, len(data)).run(tokens)
+        return Rebuild(transferred, len(data), shared).run(tokens)
     except Malformed as e:
         raise DecodeError(e.reason, e.path) from e.__cause__

@@ -61,10 +61,13 @@ _EXT_NAMES: Final = {
 class Rebuild:
     """The stack machine: one frame's tokens in, one message out."""
 
-    __slots__ = ("budget", "classes", "costs", "memo", "stack", "transferred")
+    __slots__ = ("budget", "classes", "costs", "memo", "shared", "stack", "transferred")
 
-    def __init__(self, transferred: Sequence[object], size: int) -> None:
+    def __init__(
+        self, transferred: Sequence[object], size: int, shared: Sequence[object] = ()
+    ) -> None:
         self.transferred = transferred
+        self.shared = shared
         self.memo: list[object] = []  # values by id
         self.classes: list[tuple[type, ClassInfo]] = []
         self.stack: list[Open] = []
@@ -201,6 +204,16 @@ def _moved(r: Rebuild, token: list[Any]) -> object:
     if type(i) is not int or not 0 <= i < len(r.transferred):
         raise Bad(f"MOVED {_short(i)}: {len(r.transferred)} objects were transferred")
     return r.transferred[i]
+
+
+def _shared(r: Rebuild, token: list[Any]) -> object:
+    arity(token, 2, 2)
+    i = token[1]
+    if type(i) is not int or not 0 <= i < len(r.shared):
+        raise Bad(f"SHARED {_short(i)}: {len(r.shared)} buffers came beside the message")
+    value = r.shared[i]
+    r.memo.append(value)
+    return value
 
 
 def _missing(r: Rebuild, token: list[Any]) -> object:
@@ -435,5 +448,6 @@ _INSTRUCTIONS: Final[tuple[Any, ...]] = (
     _named_tuple,
     _named_tuple_flat,
     _exception,
+    _shared,
 )
 """By opcode (`opcodes.py`): each makes a value, opens a container, or defines a class."""

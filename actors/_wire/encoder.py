@@ -37,6 +37,7 @@ from .opcodes import (
     REF,
     SET,
     SET_FLAT,
+    SHARED,
     TUPLE,
     TUPLE_FLAT,
 )
@@ -79,9 +80,17 @@ class Encoder:
         "out",
         "pending",
         "risky",
+        "room",
+        "shared",
     )
 
-    def __init__(self, moved: dict[int, int], careful: bool) -> None:
+    def __init__(
+        self,
+        moved: dict[int, int],
+        careful: bool,
+        shared: list[ArrayBuffer] | None = None,
+        room: int = 0,
+    ) -> None:
         self.out: list[object] = []
         self.memo: dict[int, int] = {}  # id(object) -> its id on the wire
         self.next_id = 0
@@ -93,6 +102,8 @@ class Encoder:
         self.keys = 0  # > 0 inside a set member or a dict key
         self.risky = False
         self.careful = careful
+        self.shared = shared  # buffers whose bytes go beside the message: [SHARED, index]
+        self.room = room  # how many may
 
     def new_id(self) -> int:
         k = self.next_id
@@ -315,6 +326,11 @@ class Encoder:
             if x._data is None:
                 raise _Failure("a detached ArrayBuffer cannot be cloned", x)
             self.register(x)
+            shared = self.shared
+            if shared is not None and len(shared) < self.room and x._memfd() is not None:
+                self.out.append([SHARED, len(shared)])
+                shared.append(x)
+                return
             self.out.append(Ext(leaves.BUFFER, bytes(x._data)))
             return
         try:

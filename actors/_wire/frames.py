@@ -2,11 +2,14 @@
 
 Every frame is a msgpack array `[dst, src, kind, *fields]`: the node it is for, the node that
 sent it, and what it says. A node checks every frame that comes in (`decode`) and passes one
-that is not for it on unchanged. On a stream a frame is a 4-byte little-endian length, then
-the frame. The kinds and fields:
+that is not for it on unchanged. On a stream a frame is an 8-byte header, its length and the
+number of fds that came with it (each 4 bytes, little-endian), then the frame; the fds ride on
+the first byte of the header, or of the frame, whatever the sender wrote them with. The kinds
+and fields:
 
-- USER `cid, end, seq, payload, descriptors, ask`: a message for the end `(cid, end)`; `ask`
-  asks for a read acknowledgement (ACK).
+- USER `cid, end, seq, payload, descriptors, ask[, buffers]`: a message for the end
+  `(cid, end)`; `ask` asks for a read acknowledgement (ACK); `buffers` are the lengths of its
+  shared buffers, whose fds come with the frame (`fds.py` says in which order).
 - CLOSE `cid, end, last`: the peer of `(cid, end)` closed after its message `last`.
 - MOVED `cid, end, location, forward`: the peer of `(cid, end)` moved to `location`; the node
   `forward` forwards what it sent there before.
@@ -22,9 +25,12 @@ the frame. The kinds and fields:
 ROUTES, NODE_LOST and BYE are about the link: a node sends them only to its neighbour. A
 descriptor is how a port travels inside a USER frame (`node.py` says what it means):
 `[cid, end, location, send, recv, queued, early, closing, cursor, asked]` (the last two may be
-left off), with `queued` a list of `[kind, payload, descriptors]` (kind 0 a message, 1 a
-messageerror, 2 the close) and `early` a list of `[seq, payload, descriptors, ask]`;
-`location`, `closing` and `cursor` may be nil.
+left off), with `queued` a list of `[kind, payload, descriptors, buffers]` (kind 0 a
+message, 1 a messageerror, 2 the close; `buffers` left off when it has none) and `early` a
+list of `[seq, payload, descriptors, ask, buffers, fds]` (the last two left off when it came
+with no fds; `fds` how many of the frame's fds are its, its ports' messages' too);
+`location`, `closing` and `cursor` may be nil. `buffers` is a list of lengths, one to
+`MAX_FDS` of them (none too in an early message).
 
 `decode` checks all of that: the shape of a frame of each kind and the types of its fields,
 the descriptors in it too (nested at most `MAX_NESTING` deep). What a frame's values mean here
@@ -35,7 +41,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
@@ -44,6 +50,8 @@ __all__ = [
     "BYE",
     "CLOSE",
     "LOST",
+    "HEADER",
+    "MAX_FDS",
     "MAX_FRAME",
     "MAX_NESTING",
     "MOVED",
@@ -78,13 +86,25 @@ MAX_NESTING: Final = 64
 """How deep descriptors may nest (a port in a message queued at a port in a message queued at
 ...): deeper is not a frame."""
 
-_LENGTH: Final = struct.Struct("<I")
+MAX_FDS: Final = 253
+"""The most fds that come with one frame (the kernel's `SCM_MAX_FD`, per `sendmsg`)."""
+
+HEADER: Final = struct.Struct("<II")  # the frame's length, the number of its fds
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder().decode
+_Lengths = Annotated[
+    list[Annotated[int, msgspec.Meta(ge=0)]], msgspec.Meta(min_length=1, max_length=MAX_FDS)
+]
 _decode_user = msgspec.msgpack.Decoder(
     tuple[int, int, Literal[1], int, Literal[0, 1], int, bytes, list[Any], bool]
 ).decode
-_NINE: Final = b"\x99"  # the head of a msgpack array of nine: a USER frame's
+_decode_user_buffers = msgspec.msgpack.Decoder(
+    tuple[int, int, Literal[1], int, Literal[0, 1], int, bytes, list[Any], bool, _Lengths]
+).decode
+_TYPED: Final = {
+    b"\x99": _decode_user,  # the head of a msgpack array of nine: a USER frame's
+    b"\x9a": _decode_user_buffers,  # of ten: a USER frame's with shared buffers
+}
 
 
 class FrameError(Exception):
@@ -96,9 +116,9 @@ def encode(dst: int, src: int, kind: int, *fields: object) -> bytes:
     return _encode((dst, src, kind, *fields))
 
 
-def framed(frame: bytes) -> bytes:
-    """`frame` with its length in front, for a stream."""
-    return _LENGTH.pack(len(frame)) + frame
+def framed(frame: bytes, fds: int = 0) -> bytes:
+    """`frame` with its header in front, for a stream: `fds` fds go with it."""
+    return HEADER.pack(len(frame), fds) + frame
 
 
 def decode(frame: bytes) -> Sequence[Any]:
@@ -108,9 +128,10 @@ def decode(frame: bytes) -> Sequence[Any]:
         FrameError: not msgpack, not an array of two ints and a known kind, or not the fields
             of that kind (their number and types, a descriptor's too).
     """
-    if frame[:1] == _NINE:  # most likely USER: msgspec checks its types as it decodes
+    typed = _TYPED.get(frame[:1])
+    if typed is not None:  # most likely USER: msgspec checks its types as it decodes
         try:
-            user: tuple[Any, ...] = _decode_user(frame)
+            user: tuple[Any, ...] = typed(frame)
         except (msgspec.DecodeError, RecursionError):
             pass  # the slow way says what is wrong
         else:
@@ -144,14 +165,24 @@ def _end(value: object) -> bool:
 
 def _user(f: list[Any]) -> bool:
     return (
-        len(f) == 9
+        9 <= len(f) <= 10
         and type(f[3]) is int
         and _end(f[4])
         and type(f[5]) is int
         and type(f[6]) is bytes
         and type(f[7]) is list
         and type(f[8]) is bool
+        and (len(f) == 9 or _lengths(f[9]))
         and (not f[7] or _descriptors(f[7], 1))
+    )
+
+
+def _lengths(value: object, least: int = 1) -> bool:
+    """The lengths of a message's shared buffers: `least` at least, `MAX_FDS` at most."""
+    return (
+        type(value) is list
+        and least <= len(value) <= MAX_FDS
+        and all(type(n) is int and n >= 0 for n in value)
     )
 
 
@@ -177,22 +208,24 @@ def _descriptors(items: list[Any], depth: int) -> bool:
         for q in d[5]:
             if not (
                 type(q) is list
-                and len(q) == 3
+                and 3 <= len(q) <= 4
                 and type(q[0]) is int
                 and 0 <= q[0] <= 2
                 and type(q[1]) is bytes
                 and type(q[2]) is list
+                and (len(q) == 3 or _lengths(q[3]))
                 and (not q[2] or _descriptors(q[2], depth + 1))
             ):
                 return False
         for e in d[6]:
             if not (
                 type(e) is list
-                and len(e) == 4
+                and (len(e) == 4 or len(e) == 6)
                 and type(e[0]) is int
                 and type(e[1]) is bytes
                 and type(e[2]) is list
                 and type(e[3]) is bool
+                and (len(e) == 4 or (_lengths(e[4], 0) and type(e[5]) is int and e[5] >= 0))
                 and (not e[2] or _descriptors(e[2], depth + 1))
             ):
                 return False
@@ -236,37 +269,42 @@ _SHAPES: Final[dict[int, Callable[[list[Any]], bool]]] = {
 
 
 class Reader:
-    """Splits a byte stream into frames: feed it what arrives, get whole frames back."""
+    """Splits a byte stream into frames: feed it what arrives, get whole frames back, each
+    with the number of fds its header announces."""
 
     __slots__ = ("_buffer",)
 
     def __init__(self) -> None:
         self._buffer = bytearray()
 
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        """The frames completed by `data` (none if it ends mid-frame), one by one: those
-        before a bad length come out before the error does.
+    def feed(self, data: bytes) -> Iterator[tuple[bytes, int]]:
+        """The frames completed by `data` (none if it ends mid-frame), one by one, each with
+        the number of fds its header announces: those before a bad header come out before
+        the error does.
 
         Raises:
-            FrameError: (from the iterator) a frame longer than `MAX_FRAME`; the stream cannot
-                be trusted after it.
+            FrameError: (from the iterator) a frame longer than `MAX_FRAME`, or with more
+                than `MAX_FDS` fds; the stream cannot be trusted after it.
         """
         self._buffer += data
         return self._frames()
 
-    def _frames(self) -> Iterator[bytes]:
+    def _frames(self) -> Iterator[tuple[bytes, int]]:
         buffer = self._buffer
         start = 0
         end = len(buffer)
+        size = HEADER.size
         try:
-            while end - start >= 4:
-                (length,) = _LENGTH.unpack_from(buffer, start)
+            while end - start >= size:
+                length, fds = HEADER.unpack_from(buffer, start)
                 if length > MAX_FRAME:
                     raise FrameError(f"a frame of {length} bytes is over the limit of {MAX_FRAME}")
-                if end - start - 4 < length:
+                if fds > MAX_FDS:
+                    raise FrameError(f"a frame announces {fds} fds, over the limit of {MAX_FDS}")
+                if end - start - size < length:
                     break
-                yield bytes(buffer[start + 4 : start + 4 + length])
-                start += 4 + length
+                yield bytes(buffer[start + size : start + size + length]), fds
+                start += size + length
         finally:
             if start:
                 del buffer[:start]
@@ -275,3 +313,11 @@ class Reader:
     def pending(self) -> int:
         """Bytes of an incomplete frame held back."""
         return len(self._buffer)
+
+    @property
+    def announced(self) -> int | None:
+        """How many fds the incomplete frame announces; `None` before its header is in."""
+        if len(self._buffer) < HEADER.size:
+            return None
+        fds: int = HEADER.unpack_from(self._buffer)[1]
+        return fds

@@ -33,7 +33,7 @@ from typing import Any, Final, final
 from .._log import logger
 from .._ports import MessagePort, _close_ports_in
 from .._queue import CLOSE, LAGGED, MESSAGE_ERROR, PortCore
-from . import codec
+from .fds import Fds
 from .frames import ACK, MOVED_ACK, USER
 from .frames import CLOSE as F_CLOSE
 from .node import ACK_EVERY, EARLY_WINDOW, Node, new_name, next_ack
@@ -197,11 +197,13 @@ class HomeEnd:
         seq = self.send_seq
         self.send_seq = seq + 1
         payload = b""  # an empty payload is a messageerror over there
+        buffers: list[int] = []
+        fds: Fds | None = None
         descriptors: list[Any] = []
         relays: list[HomeEnd] = []
         if data is not MESSAGE_ERROR:
-            try:
-                payload, _ = codec.encode(data, list(ports) if ports else [])
+            try:  # its buffers in memfds go as fds, and stay in the queue too
+                payload, buffers, fds = node.pack(data, ports, None, share=True)
             except Exception as exc:  # cloned here, but the wire carries less: say so
                 logger(port=self.core.id).warning("message_not_sendable", reason=repr(exc))
                 payload = b""
@@ -210,10 +212,15 @@ class HomeEnd:
                     relays = [self._relay(port, seq) for port in ports]
                     self.carried[seq] = relays
                     descriptors = [relay.descriptor() for relay in relays]
-        ask = seq - self.ack_asked >= ACK_EVERY
+        # A message with buffers in memfds asks to hear as soon as it is read: until then
+        # this queue maps their memory (large, by definition), even after the reader let go.
+        ask = bool(buffers) or seq - self.ack_asked >= ACK_EVERY
         if ask:
             self.ack_asked = seq
-        node.send(self.location, USER, self.cid, 1, seq, payload, descriptors, ask)
+        fields: tuple[object, ...] = (self.cid, 1, seq, payload, descriptors, ask)
+        if buffers:
+            fields = (*fields, buffers)
+        node.send(self.location, USER, *fields, fds=fds)
         for relay in relays:  # after the frame that makes their ends over there
             relay.pushed()
 
@@ -258,30 +265,45 @@ class HomeEnd:
 
     # -- frames from the reader (Node calls these as on a RemoteEnd) -----------------------
 
-    def on_user(self, seq: int, payload: bytes, descriptors: list[Any], ask: bool) -> None:
+    def on_user(
+        self,
+        seq: int,
+        payload: bytes,
+        descriptors: list[Any],
+        ask: bool,
+        buffers: list[int],
+        fds: Fds | None,
+    ) -> None:
+        """A message from the reader; `fds` (its frame's) are taken, or closed by the
+        caller."""
         if seq != self.recv_seq:
             due = self.recv_seq
             if due < seq <= due + EARLY_WINDOW and seq not in self.early:
-                self.early[seq] = (payload, descriptors, ask)
+                kept = Fds(fds.take_all()) if fds else None
+                self.early[seq] = (payload, descriptors, ask, buffers, kept)
                 return
-            self.node.close_described(descriptors)  # never delivered: its ports go
+            self.node.drop(descriptors, buffers, fds)  # never delivered: its ports go
             if seq < 1 or seq > due + EARLY_WINDOW:
                 self.broken(f"message {seq} when {due} is due")
             return  # a duplicate
         if ask:
             self._asked(seq)
-        self._accept(payload, descriptors)
+        self._accept(payload, descriptors, buffers, fds)
         while self.early and self.recv_seq in self.early:
-            payload, descriptors, ask = self.early.pop(self.recv_seq)
+            payload, descriptors, ask, buffers, fds = self.early.pop(self.recv_seq)
             if ask:
                 self._asked(self.recv_seq)
-            self._accept(payload, descriptors)
+            self._accept(payload, descriptors, buffers, fds)
         self._maybe_closed()
 
-    def _accept(self, payload: bytes, descriptors: list[Any]) -> None:
+    def _accept(
+        self, payload: bytes, descriptors: list[Any], buffers: list[int], fds: Fds | None
+    ) -> None:
         """The reader posted on its port: out through the core, to the core's peer."""
         self.recv_seq += 1
-        data, ports = self.node.unpack(payload, descriptors)
+        data, ports = self.node.unpack(payload, descriptors, buffers, fds)
+        if fds:
+            fds.close()  # more than its buffers and ports took: a peer's lie
         peer = self.core.peer
         if peer is None:  # the other end is gone: what the message carried closes
             _close_ports_in([(data, ports, 0)])
@@ -382,8 +404,8 @@ class HomeEnd:
             peer.reads = None
         self._release_cursor()
         early, self.early = self.early, {}
-        for _, descriptors, _ in early.values():
-            self.node.close_described(descriptors)
+        for _, descriptors, _, buffers, fds in early.values():
+            self.node.drop(descriptors, buffers, fds)
         self.sent = 0
 
     def _release_cursor(self) -> None:

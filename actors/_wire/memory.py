@@ -1,8 +1,11 @@
 """Links between nodes of one trio run, through memory: for tests, and as the smallest example
-of what a transport does (frames out in order, frames in to `Node.receive`, loss reported)."""
+of what a transport does (frames and their fds out in order, in to `Node.receive`, loss
+reported). Fds cross as a socket passes them: the receiver gets new fds (duplicates), and the
+sender's are closed once sent."""
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from typing import final
 
@@ -11,6 +14,7 @@ import trio
 from .._log import logger
 from .._ports import MessagePort
 from .._queue import PortCore
+from .fds import Fds
 from .frames import FrameError
 from .node import Node, RemoteEnd, new_name
 
@@ -27,15 +31,22 @@ class MemoryLink:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.other: MemoryLink | None = None
-        self._frames: deque[bytes] = deque()  # sent by the other side, not yet received
+        self._frames: deque[tuple[bytes, Fds | None]] = deque()  # sent, not yet received
         self._arrived = trio.Event()
         self._open = True
 
-    def send(self, frame: bytes) -> None:
+    def send(self, frame: bytes, fds: Fds | None = None) -> None:
         other = self.other
         if not self._open or other is None or not other._open:
+            if fds:
+                fds.close()
             return
-        other._frames.append(frame)
+        if fds:
+            sent = fds.take_all()
+            fds = Fds(os.dup(fd) for fd in sent)
+            for fd in sent:
+                os.close(fd)
+        other._frames.append((frame, fds))
         other._arrived.set()
 
     def close(self) -> None:
@@ -53,9 +64,9 @@ class MemoryLink:
         try:
             while True:
                 while self._frames:
-                    frame = self._frames.popleft()
+                    frame, fds = self._frames.popleft()
                     try:
-                        node.receive(frame, neighbour)
+                        node.receive(frame, neighbour, fds)
                     except FrameError as exc:
                         logger(node=node.name).warning("link_broken", reason=str(exc))
                         self.close()
@@ -66,6 +77,10 @@ class MemoryLink:
                 self._arrived = trio.Event()
         finally:
             self._open = False
+            while self._frames:  # never to be received: their fds go
+                _, fds = self._frames.popleft()
+                if fds:
+                    fds.close()
             node.link_lost(neighbour)
 
 

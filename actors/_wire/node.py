@@ -14,11 +14,14 @@ The rules (`docs/explanation/processes.md` states them for users):
 - A port moved to another node takes its queue with it (its descriptor). If its peer is
   local, the peer just points to the new place. If its peer is remote, the old place keeps a
   *forward* that passes on what still comes there, and tells the peer (`MOVED`); the peer
-  answers with the last `seq` it sent the old way (`MOVED_ACK`), and the forward goes.
+  answers with the last `seq` it sent the old way (`MOVED_ACK`), and the forward goes once
+  it has passed on every message up to that one (`Forward`).
 - A close is announced with the last `seq` sent (`CLOSE`): the close event comes after every
   message, whatever paths they took.
 - A node that is lost (`NODE_LOST`) takes with it every end it had: their peers get `close`
   after the messages that had arrived (`LOST` where only a forward knows the peer).
+- A message's buffers in shared memory go as fds with its frame (`fds.py`), through every
+  node on the way; a frame dropped anywhere closes them.
 
 What a neighbour may send (`Node.receive` enforces it; the link drops a neighbour that breaks
 it, and its nodes are lost):
@@ -40,22 +43,24 @@ the peer is told we closed. A repeated `seq` is dropped. A frame for an end that
 is dropped too (an end that closed while frames for it were on their way looks the same). A
 descriptor that cannot be an end arriving here (the end is here already, sequence numbers out
 of range, a close before the end of its queue) makes its message a messageerror, as a
-payload that does not decode does.
+payload that does not decode does. Whatever is dropped, its fds are closed.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Final, Protocol, final
 
 import trio
 
+from .._buffers import ArrayBuffer
 from .._log import logger
 from .._ports import MessagePort, _close_ports_in
 from .._queue import CLOSE, LAGGED, MESSAGE_ERROR, PortCore, new_stamp
-from . import codec, frames
+from . import codec, frames, shm
+from .fds import MAX_FDS, Fds, adopt_shared, close_fds, export_shared, share_shared
 from .frames import (
     ACK,
     LOST,
@@ -95,6 +100,8 @@ SEQ_LIMIT: Final = 1 << 62
 """Sequence numbers in a port's descriptor are below this (so that counting on from them
 stays a msgpack integer)."""
 
+_NO_BUFFERS: Final[list[int]] = []  # never changed: a message with no shared buffers
+
 
 def new_name() -> int:
     """A fresh node or channel name: 63 random bits."""
@@ -102,10 +109,13 @@ def new_name() -> int:
 
 
 class Link(Protocol):
-    """A connection to a neighbouring node: frames out, frames in (to `Node.receive`)."""
+    """A connection to a neighbouring node: frames out, frames in (to `Node.receive`, with
+    the fds that came with each)."""
 
-    def send(self, frame: bytes) -> None:
-        """Send `frame` (never blocks: a link buffers what it cannot send yet)."""
+    def send(self, frame: bytes, fds: Fds | None = None) -> None:
+        """Send `frame`, and `fds` with it (never blocks: a link buffers what it cannot send
+        yet). The link owns `fds` from then on: it closes them once sent, or if it cannot
+        send them."""
 
     def close(self) -> None:
         """Close the link; the node learns of it through `Node.link_lost`."""
@@ -163,7 +173,8 @@ class RemoteEnd:
         self.location = location
         self.send_seq = send_seq  # the seq of the next message sent
         self.recv_seq = recv_seq  # the seq of the next message to deliver
-        self.early: dict[int, tuple[Any, ...]] = {}  # came before their turn, by seq
+        self.early: dict[int, tuple[Any, ...]] = {}  # came before their turn, by seq:
+        # (payload, descriptors, ask, buffers, fds)
         self.closing: int | None = None  # the peer closed after this seq
         self.acked = send_seq - 1  # the peer has read up to this seq
         self.ack_asked = 0  # the last seq sent with a request to acknowledge
@@ -180,6 +191,10 @@ class RemoteEnd:
         self.cursor: int | None = None
         local.reads = self
         node.ends[cid, end] = self
+        # Back where it once left: the forward it left here is stale (frames for it find it
+        # first), and would pass them back to where it was once it closes, or to this very
+        # node, round and round; and it would report the end lost with that place.
+        node.forwards.pop((cid, end), None)
 
     def __repr__(self) -> str:
         return f"<RemoteEnd {self.cid:x}/{self.end} at {self.location:x}>"
@@ -191,23 +206,27 @@ class RemoteEnd:
         if data is CLOSE:
             self._closed_here()
             return
-        self.send(self.prepare(data, ports), ports)
+        payload, buffers, fds = self.node.pack(data, ports, None)
+        self.send(payload, ports, buffers, fds)
 
-    def prepare(self, data: Any, ports: Any) -> bytes:
-        """The payload for `data` (raises `DataCloneError`; changes nothing)."""
-        payload, _ = codec.encode(data, list(ports) if ports else [])
-        return payload
-
-    def send(self, payload: bytes, ports: Any) -> None:
-        """Send a prepared message: its ports leave for the peer's node."""
+    def send(self, payload: bytes, ports: Any, buffers: list[int], fds: Fds | None) -> None:
+        """Send a packed message (`Node.pack`): its ports leave for the peer's node."""
         node = self.node
         seq = self.send_seq
         self.send_seq = seq + 1
-        descriptors = [node.describe(port, self.location) for port in ports] if ports else []
+        if ports:
+            if fds is None:
+                fds = Fds()  # the queued messages of its ports may share buffers too
+            descriptors = [node.describe(port, self.location, fds) for port in ports]
+        else:
+            descriptors = []
         ask = seq - self.ack_asked >= ACK_EVERY
         if ask:
             self.ack_asked = seq
-        node.send(self.location, USER, self.cid, 1 - self.end, seq, payload, descriptors, ask)
+        fields: tuple[object, ...] = (self.cid, 1 - self.end, seq, payload, descriptors, ask)
+        if buffers:
+            fields = (*fields, buffers)
+        node.send(self.location, USER, *fields, fds=fds or None)
 
     def backlog(self) -> int:
         """Messages sent that the peer has not said it read (as far as we know)."""
@@ -243,27 +262,47 @@ class RemoteEnd:
 
     # -- what arrives for the local core --------------------------------------------------
 
-    def on_user(self, seq: int, payload: bytes, descriptors: list[Any], ask: bool) -> None:
+    def on_user(
+        self,
+        seq: int,
+        payload: bytes,
+        descriptors: list[Any],
+        ask: bool,
+        buffers: list[int],
+        fds: Fds | None,
+    ) -> None:
+        """A message for the local core; `fds` (this frame's) are taken, or closed by the
+        caller."""
         if seq != self.recv_seq:
             due = self.recv_seq
             if due < seq <= due + EARLY_WINDOW and seq not in self.early:
-                self.early[seq] = (payload, descriptors, ask)
+                kept = Fds(fds.take_all()) if fds else None
+                self.early[seq] = (payload, descriptors, ask, buffers, kept)
                 return
-            self.node.close_described(descriptors)  # never delivered: its ports go
+            self.node.drop(descriptors, buffers, fds)  # never delivered: its ports go
             if seq < 1 or seq > due + EARLY_WINDOW:
                 self.broken(f"message {seq} when {due} is due")
             return  # a duplicate
-        self._accept(payload, descriptors, ask)
+        self._accept(payload, descriptors, ask, buffers, fds)
         early = self.early
         while early and self.recv_seq in early:
             self._accept(*early.pop(self.recv_seq))
         self._maybe_closed()
 
-    def _accept(self, payload: bytes, descriptors: list[Any], ask: bool) -> None:
+    def _accept(
+        self,
+        payload: bytes,
+        descriptors: list[Any],
+        ask: bool,
+        buffers: list[int],
+        fds: Fds | None,
+    ) -> None:
         self.recv_seq += 1
         if ask:
             self.asked(self.recv_seq - 1)
-        data, ports = self.node.unpack(payload, descriptors)
+        data, ports = self.node.unpack(payload, descriptors, buffers, fds)
+        if fds:
+            fds.close()  # more than its buffers and ports took: a peer's lie
         self.local.deliver(data, ports)
 
     def on_close(self, last: int) -> None:
@@ -321,8 +360,8 @@ class RemoteEnd:
 
     def _drop_early(self) -> None:
         early, self.early = self.early, {}
-        for _, descriptors, _ in early.values():
-            self.node.close_described(descriptors)
+        for _, descriptors, _, buffers, fds in early.values():
+            self.node.drop(descriptors, buffers, fds)
 
     # -- read acknowledgements (called by the local core as it gives out messages) --------
 
@@ -354,15 +393,46 @@ def next_ack(read: int, upto: int) -> int:
 
 @final
 class Forward:
-    """Where an end that left this node went: what still comes here for it is passed on."""
+    """Where an end that left this node went: what still comes here for it is passed on.
 
-    __slots__ = ("cid", "end", "peer_location", "to")
+    It goes once it has passed on every message the peer sent this way: those from `first`
+    (the end's next message when it left) to `last` (the peer's word, in `MOVED_ACK` or
+    `CLOSE`), but for those that had come early and left with the end. Some of them may
+    still be on their way through an older forward of the same end when the word comes.
 
-    def __init__(self, cid: int, end: int, to: int, peer_location: int) -> None:
+    Known hole: an end that comes back to a node it left takes what reaches that node
+    directly, so a forward further on may wait for a message that will never pass it (it
+    stays, passing nothing, until a node is lost). Counting cannot see that; the end
+    confirming what it received (as Mojo's proxies are removed) would.
+    """
+
+    __slots__ = ("cid", "early", "end", "first", "last", "passed", "peer_location", "to")
+
+    def __init__(
+        self,
+        cid: int,
+        end: int,
+        to: int,
+        peer_location: int,
+        first: int = 1,
+        early: Iterable[int] = (),
+    ) -> None:
         self.cid = cid
         self.end = end
         self.to = to  # the node the end moved to
         self.peer_location = peer_location  # where its peer was, as far as we know
+        self.first = first
+        self.early = frozenset(early)
+        self.last: int | None = None  # the last message the peer sent this way, once known
+        self.passed = 0  # messages passed on
+
+    def done(self) -> bool:
+        """Whether every message the peer sent this way has been passed on."""
+        last = self.last
+        if last is None:
+            return False
+        expected = last - self.first + 1 - sum(1 for seq in self.early if seq <= last)
+        return self.passed >= expected
 
 
 @final
@@ -393,7 +463,8 @@ class Node:
         self.routes: dict[int, int] = {}  # node -> the neighbour it is reached through
         self.default: int | None = None  # the neighbour for every other node (the parent)
         self.lost_nodes: set[int] = set()
-        self._loop: deque[tuple[Sequence[Any], int]] = deque()  # (fields, neighbour): to handle
+        # (fields, neighbour, fds): to handle, in order
+        self._loop: deque[tuple[Sequence[Any], int, Fds | None]] = deque()
         self._pumping = False
         # The read cursors shared with the parent node (8-byte counters), for the ends whose
         # messages the parent keeps until they are read (see HomeEnd); None if none.
@@ -444,32 +515,39 @@ class Node:
                 if forward.peer_location not in lost:
                     self.send(forward.peer_location, LOST, forward.cid, 1 - forward.end)
 
-    def send(self, dst: int, kind: int, *fields: object) -> None:
-        """Send a frame to node `dst` by its route (to ourselves: handled after this one)."""
+    def send(self, dst: int, kind: int, *fields: object, fds: Fds | None = None) -> None:
+        """Send a frame to node `dst` by its route (to ourselves: handled after this one),
+        with `fds` (taken over)."""
         if dst == self.name:
-            self._loop.append(([dst, dst, kind, *fields], dst))
+            self._loop.append(([dst, dst, kind, *fields], dst, fds))
             if not self._pumping:
                 self._pump()
             return
-        self._route(dst, frames.encode(dst, self.name, kind, *fields))
+        self._route(dst, frames.encode(dst, self.name, kind, *fields), fds)
 
-    def _route(self, dst: int, frame: bytes) -> None:
+    def _route(self, dst: int, frame: bytes, fds: Fds | None) -> None:
         via = self.routes.get(dst, self.default)
         link = None if via is None or dst in self.lost_nodes else self.links.get(via)
         if link is None:
-            self._undeliverable(frames.decode(frame))
+            self._undeliverable(frames.decode(frame), fds)
             return
-        link.send(frame)
+        link.send(frame, fds)
 
-    def _undeliverable(self, fields: Sequence[Any]) -> None:
-        """A frame with nowhere to go: the ports it carries must still close."""
-        if fields[2] == USER:
-            self.close_described(fields[7])
+    def _undeliverable(self, fields: Sequence[Any], fds: Fds | None) -> None:
+        """A frame with nowhere to go: the ports it carries must still close (its fds too)."""
+        try:
+            if fields[2] == USER:
+                self.drop(fields[7], _buffers(fields), fds)
+        finally:
+            if fds:
+                fds.close()
 
     # -- what arrives ---------------------------------------------------------------------
 
-    def receive(self, frame: bytes, neighbour: int) -> None:
-        """A frame from the link to `neighbour` (the module's docstring says what it may send).
+    def receive(self, frame: bytes, neighbour: int, fds: Fds | None = None) -> None:
+        """A frame from the link to `neighbour` (the module's docstring says what it may send),
+        and the fds that came with it (taken over: passed on with the frame, adopted as its
+        buffers, or closed).
 
         Raises:
             FrameError: `frame` breaks the protocol (the link must be dropped).
@@ -480,39 +558,45 @@ class Node:
             if self.routes.get(src, self.default) != neighbour or src == self.name:
                 raise FrameError(f"a frame from node {src:x}, which is not behind the link")
             if dst != self.name:
-                self._pass_on(fields, frame, neighbour)
+                self._pass_on(fields, frame, neighbour, fds)
                 return
             if self._pumping:  # a link delivering while we handle a frame: after it, in order
-                self._loop.append((fields, neighbour))
+                self._loop.append((fields, neighbour, fds))
                 return
             self._pumping = True
             try:
-                self._handle(fields, neighbour)
+                self._handle(fields, neighbour, fds)
                 self._drain_loop()
             finally:
                 self._pumping = False
         except FrameError:
+            if fds:
+                fds.close()
             raise
         except Exception as exc:  # a bug of ours: the link goes, not the process
+            if fds:
+                fds.close()
             logger(node=self.name).error("frame_failed", neighbour=neighbour, exc_info=True)
             raise FrameError(f"handling a frame failed: {exc!r}") from exc
 
-    def _pass_on(self, fields: Sequence[Any], frame: bytes, neighbour: int) -> None:
+    def _pass_on(
+        self, fields: Sequence[Any], frame: bytes, neighbour: int, fds: Fds | None
+    ) -> None:
         """A frame for another node, from `neighbour`: on to the next hop, never back."""
         dst = fields[0]
         if fields[2] >= ROUTES:
             raise FrameError(f"a frame of kind {fields[2]} to pass on to node {dst:x}")
         if dst in self.lost_nodes:  # (we may have said so while it was on its way)
-            self._undeliverable(fields)
+            self._undeliverable(fields, fds)
             return
         via = self.routes.get(dst, self.default)
         if via == neighbour:
             raise FrameError(f"a frame for node {dst:x} from the link that leads to it")
         link = None if via is None else self.links.get(via)
         if link is None:
-            self._undeliverable(fields)
+            self._undeliverable(fields, fds)
         else:
-            link.send(frame)
+            link.send(frame, fds)
 
     def _pump(self) -> None:
         self._pumping = True
@@ -526,7 +610,15 @@ class Node:
         while loop:
             self._handle(*loop.popleft())
 
-    def _handle(self, fields: Sequence[Any], neighbour: int) -> None:
+    def _handle(self, fields: Sequence[Any], neighbour: int, fds: Fds | None) -> None:
+        """Handle a frame for this node; what of `fds` nobody took is closed after it."""
+        try:
+            self._dispatch(fields, neighbour, fds)
+        finally:
+            if fds:
+                fds.close()
+
+    def _dispatch(self, fields: Sequence[Any], neighbour: int, fds: Fds | None) -> None:
         kind = fields[2]
         if kind >= ROUTES:  # ROUTES, NODE_LOST, BYE: from the neighbour itself
             if fields[1] != neighbour:
@@ -541,14 +633,14 @@ class Node:
         if remote is None:
             forward = self.forwards.get(key)
             if forward is not None:
-                self._forward(forward, fields)
-            elif kind == USER:
-                self.close_described(fields[7])  # an end that is gone: its ports go
-            elif kind == MOVED:  # a gone end sends nothing more: the forward may go
-                self.send(fields[6], MOVED_ACK, key[0], 1 - key[1], 0)
+                self._forward(forward, fields, fds)
+            elif kind == USER:  # an end that is gone: its ports go
+                self.drop(fields[7], _buffers(fields), fds)
+            elif kind == MOVED:  # a gone end: its CLOSE tells the forward how far it went
+                self.send(fields[6], MOVED_ACK, key[0], 1 - key[1], -1)
             return
         if kind == USER:
-            remote.on_user(fields[5], fields[6], fields[7], fields[8])
+            remote.on_user(fields[5], fields[6], fields[7], fields[8], _buffers(fields), fds)
         elif kind == F_CLOSE:
             remote.on_close(fields[5])
         elif kind == MOVED:
@@ -592,27 +684,41 @@ class Node:
             lost.add(name)
         self._lose(lost, came_from=neighbour)
 
-    def _forward(self, forward: Forward, fields: Sequence[Any]) -> None:
+    def _forward(self, forward: Forward, fields: Sequence[Any], fds: Fds | None) -> None:
         kind = fields[2]
-        if kind == MOVED_ACK:
-            del self.forwards[forward.cid, forward.end]
-            return
-        if kind == MOVED:
+        if kind in (MOVED_ACK, F_CLOSE):  # the peer's word: its last message this way
+            last = fields[5]
+            if last >= 0:  # -1: the peer is gone, its CLOSE says how far it went
+                forward.last = last if forward.last is None else max(forward.last, last)
+            if kind == MOVED_ACK:
+                self._forward_done(forward)
+                return
+        elif kind == MOVED:
             forward.peer_location = fields[5]
-        self.send(forward.to, kind, *fields[3:])
-        if kind in (F_CLOSE, LOST):  # the peer's last word: nothing comes this way after it
-            del self.forwards[forward.cid, forward.end]
+        elif kind == USER:
+            forward.passed += 1
+        passed = Fds(fds.take_all()) if fds else None
+        self.send(forward.to, kind, *fields[3:], fds=passed)
+        if kind == LOST:  # the peer is gone: nothing more comes this way
+            self.forwards.pop((forward.cid, forward.end), None)
+        else:
+            self._forward_done(forward)
+
+    def _forward_done(self, forward: Forward) -> None:
+        if forward.done():
+            self.forwards.pop((forward.cid, forward.end), None)
 
     # -- ports in frames: descriptors -----------------------------------------------------
 
-    def describe(self, port: MessagePort, dst: int) -> list[Any]:
+    def describe(self, port: MessagePort, dst: int, fds: Fds) -> list[Any]:
         """`port` (a shell made by the transfer commit) leaves for node `dst`: its
-        descriptor. Its queue goes with it; its peer learns where it went."""
+        descriptor. Its queue goes with it (the fds of its messages added to `fds`); its peer
+        learns where it went."""
         core = port._core
         assert core is not None
         port._core = None
         port._state = "transferred"
-        queued = self._queued(core, dst)
+        queued = self._queued(core, dst, fds)
         peer = core.peer
         core.peer = None
         core.enabled = False
@@ -631,7 +737,7 @@ class Node:
         key = (remote.cid, remote.end)
         self.ends.pop(key, None)
         core.reads = None
-        early = [[seq, *frame] for seq, frame in sorted(remote.early.items())]
+        early = [self._early_entry(seq, frame, fds) for seq, frame in sorted(remote.early.items())]
         descriptor = [
             remote.cid,
             remote.end,
@@ -644,12 +750,38 @@ class Node:
             None,  # no cursor: only a port its parent keeps has one
             remote.ack_upto,  # asks not answered yet: the new place answers them
         ]
-        self.forwards[key] = Forward(remote.cid, remote.end, dst, remote.location)
+        forward = Forward(
+            remote.cid, remote.end, dst, remote.location, remote.recv_seq, remote.early
+        )
+        forward.last = remote.closing  # a peer that closed sends nothing after it
+        self.forwards[key] = forward
         self.send(remote.location, MOVED, remote.cid, 1 - remote.end, dst, self.name)
         return descriptor
 
-    def _queued(self, core: PortCore, dst: int) -> list[Any]:
-        """What waits in `core`'s queue, for its descriptor: `[kind, payload, descriptors]`."""
+    def _early_entry(self, seq: int, frame: tuple[Any, ...], fds: Fds) -> list[Any]:
+        """An early frame `(payload, descriptors, ask, buffers, fds)`, for a descriptor:
+        `[seq, payload, descriptors, ask]`, and `buffers, n` after it if it came with fds
+        (its own buffers' and its ports' messages'), its `n` fds added to `fds`. Past
+        `MAX_FDS` they are closed, and it arrives as a messageerror: a frame carries no
+        more."""
+        payload, descriptors, ask, buffers, kept = frame
+        taken = kept.take_all() if kept else []
+        if not buffers and not taken:
+            return [seq, payload, descriptors, ask]
+        if len(fds) + len(taken) > MAX_FDS:
+            close_fds(taken)
+            logger(node=self.name).warning(
+                "message_buffers_lost",
+                reason=f"a moving port's early messages hold more than {MAX_FDS} fds",
+            )
+            taken = []
+        fds.extend(taken)
+        return [seq, payload, descriptors, ask, buffers, len(taken)]
+
+    def _queued(self, core: PortCore, dst: int, fds: Fds) -> list[Any]:
+        """What waits in `core`'s queue, for its descriptor: `[kind, payload, descriptors]`,
+        and the lengths of its shared buffers after them if it has any (their fds added to
+        `fds`)."""
         items: list[Any] = []
         queue = core.queue
         while queue:
@@ -662,21 +794,50 @@ class Node:
                 continue  # a notice for this port's reader: it does not travel
             else:
                 try:
-                    payload, _ = codec.encode(data, list(ports) if ports else [])
+                    payload, buffers, _ = self.pack(data, ports, fds)
                 except Exception:  # what arrived once can go again; if not, it is an error
                     _close_ports_in([(data, ports, 0)])
                     items.append([1, b"", []])
                     continue
-                descriptors = [self.describe(p, dst) for p in ports] if ports else []
-                items.append([0, payload, descriptors])
+                descriptors = [self.describe(p, dst, fds) for p in ports] if ports else []
+                items.append(
+                    [0, payload, descriptors, buffers] if buffers else [0, payload, descriptors]
+                )
         return items
 
-    def adopt(self, descriptor: list[Any]) -> MessagePort:
-        """The port a descriptor (of the shape `frames.decode` checks) stands for, made here,
-        its queue filled, not started.
+    def pack(
+        self, data: Any, ports: Any, fds: Fds | None, *, share: bool = False
+    ) -> tuple[bytes, list[int], Fds | None]:
+        """A message's payload, the lengths of its buffers that go as fds, and the fds:
+        added to `fds`, or to a new `Fds` if it is `None` and there are any. Within
+        `MAX_FDS` fds in all, every buffer in a memfd goes as one, the others are copied into
+        the payload. Each such buffer is detached (`data` is a clone that nobody else holds);
+        with `share`, it is left as it is and a duplicate of its fd goes (for a message kept
+        here after it was sent: both sides then map the same bytes).
 
         Raises:
-            Unadoptable: the descriptor cannot be an end arriving here; nothing was made.
+            DataCloneError: the wire cannot carry `data` (nothing changed).
+        """
+        transfer = list(ports) if ports else []
+        shared: list[ArrayBuffer] = []
+        room = MAX_FDS - len(fds) if fds is not None else MAX_FDS
+        payload, _ = codec.encode(data, transfer, shared, room)
+        if not shared:
+            return payload, _NO_BUFFERS, fds
+        into = Fds() if fds is None else fds
+        lengths = (share_shared if share else export_shared)(shared, into)
+        if lengths is None:  # a memfd refused its seals: nothing was detached
+            payload, _ = codec.encode(data, transfer)
+            return payload, _NO_BUFFERS, fds
+        return payload, lengths, into
+
+    def adopt(self, descriptor: list[Any], fds: Fds | None = None) -> MessagePort:
+        """The port a descriptor (of the shape `frames.decode` checks) stands for, made here,
+        its queue filled, not started; it takes the fds of its messages from `fds`.
+
+        Raises:
+            Unadoptable: the descriptor cannot be an end arriving here; nothing was made, and
+                nothing taken from `fds`.
         """
         cid, end, location, send_seq, recv_seq, queued, early, closing = descriptor[:8]
         cursor = descriptor[8] if len(descriptor) >= 9 else None
@@ -700,26 +861,30 @@ class Node:
         if location is not None:  # first, so that the queue's ports cannot claim its place
             remote = RemoteEnd(self, core, cid, end, location, send_seq, recv_seq)
             core.peer = remote
-            for seq, payload, descriptors, ask in early:
-                remote.early[seq] = (payload, descriptors, ask)
             remote.closing = closing
-            # Back where it once left: the forward it left here is stale (frames for it find
-            # it first), and would pass them back to where it was once it closes, or to this
-            # very node, round and round; and it would report the end lost with that place.
-            self.forwards.pop((cid, end), None)
         queue = core.queue
-        for kind, payload, descriptors in queued:
+        for item in queued:  # the queue's fds come first, then the early messages'
+            kind, payload, descriptors = item[0], item[1], item[2]
+            buffers = item[3] if len(item) > 3 else _NO_BUFFERS
+            if kind == 0:
+                data, ports = self.unpack(payload, descriptors, buffers, fds)
+                queue.append((data, ports, new_stamp()))
+                continue
+            if fds:  # a close or a messageerror carries nothing: a peer's lie
+                close_fds(fds.take(_message_fds(buffers, descriptors)))
             if kind == 2:
                 queue.append((CLOSE, None, new_stamp()))
-            elif kind == 1:
-                queue.append((MESSAGE_ERROR, (), new_stamp()))
             else:
-                data, ports = self.unpack(payload, descriptors)
-                queue.append((data, ports, new_stamp()))
+                queue.append((MESSAGE_ERROR, (), new_stamp()))
         if remote is None:
             if not queue or queue[-1][0] is not CLOSE:
                 queue.append((CLOSE, None, new_stamp()))
             return port
+        for entry in early:
+            seq, payload, descriptors, ask = entry[:4]
+            buffers, count = (entry[4], entry[5]) if len(entry) == 6 else (_NO_BUFFERS, 0)
+            kept = Fds(fds.take(count)) if fds and count else None
+            remote.early[seq] = (payload, descriptors, ask, buffers, kept)
         if asked:
             remote.asked(min(asked, remote.read + ACK_EVERY))
             remote.ack_upto = asked
@@ -728,33 +893,83 @@ class Node:
             remote._maybe_closed()
         return port
 
-    def unpack(self, payload: bytes, descriptors: list[Any]) -> tuple[Any, tuple[MessagePort, ...]]:
-        """A message's data and ports; a payload that does not decode, or a port that cannot
-        be adopted, makes it a messageerror (and its ports close)."""
+    def unpack(
+        self,
+        payload: bytes,
+        descriptors: list[Any],
+        buffers: list[int] = _NO_BUFFERS,
+        fds: Fds | None = None,
+    ) -> tuple[Any, tuple[MessagePort, ...]]:
+        """A message's data and ports, its shared buffers made of the fds it takes from
+        `fds` (its own first, then its ports'); a payload that does not decode, a port that
+        cannot be adopted, or fds that are not the buffers it says, make it a messageerror
+        (and its ports close)."""
+        own = fds.take(len(buffers)) if fds and buffers else []
         ports: list[MessagePort] = []
         try:
             if descriptors:
                 for descriptor in descriptors:
-                    ports.append(self.adopt(descriptor))
+                    ports.append(self.adopt(descriptor, fds))
             adopted = tuple(ports)
-            return codec.decode(payload, adopted), adopted
-        except (codec.DecodeError, Unadoptable) as exc:
+            taken, own = own, []
+            shared = adopt_shared(buffers, taken) if buffers else ()
+            return codec.decode(payload, adopted, shared), adopted
+        except (codec.DecodeError, Unadoptable, shm.BadFdError) as exc:
             logger().debug("message_undecodable", reason=str(exc))
             for port in ports:
                 port.close()
             if len(ports) < len(descriptors):  # the one refused is dropped, the rest close
-                self.close_described(descriptors[len(ports) + 1 :])
+                refused = descriptors[len(ports)]
+                if fds:
+                    close_fds(fds.take(_descriptor_fds(refused)))
+                self.close_described(descriptors[len(ports) + 1 :], fds)
             return MESSAGE_ERROR, ()
+        finally:
+            close_fds(own)  # not handed to its buffers: a port refused, or a bug
 
-    def close_described(self, descriptors: list[Any]) -> None:
+    def drop(self, descriptors: list[Any], buffers: list[int], fds: Fds | None) -> None:
+        """A message that will never be delivered: its ports close, so that their peers hear
+        of it, and its fds (from `fds`) too."""
+        if fds and buffers:
+            close_fds(fds.take(len(buffers)))
+        self.close_described(descriptors, fds)
+        if fds:
+            fds.close()
+
+    def close_described(self, descriptors: list[Any], fds: Fds | None = None) -> None:
         """Ports that will never be delivered (their message was dropped): they close, so
-        their peers hear of it (those that cannot be adopted here are dropped)."""
+        their peers hear of it (those that cannot be adopted here are dropped). Their
+        messages' fds are taken from `fds`."""
         for descriptor in descriptors:
             try:
-                port = self.adopt(descriptor)
+                port = self.adopt(descriptor, fds)
             except Unadoptable:
+                if fds:
+                    close_fds(fds.take(_descriptor_fds(descriptor)))
                 continue
             port.close()
+
+
+def _descriptor_fds(descriptor: list[Any]) -> int:
+    """How many of a frame's fds a descriptor (of the shape `frames.decode` checks) owns:
+    its queued messages' (theirs, then their ports'), then its early messages'."""
+    count = 0
+    for item in descriptor[5]:
+        count += _message_fds(item[3] if len(item) > 3 else _NO_BUFFERS, item[2])
+    for entry in descriptor[6]:
+        if len(entry) == 6:
+            count += entry[5]
+    return count
+
+
+def _message_fds(buffers: list[int], descriptors: list[Any]) -> int:
+    """How many of a frame's fds a message owns: its shared buffers', then its ports'."""
+    return len(buffers) + sum(_descriptor_fds(d) for d in descriptors)
+
+
+def _buffers(fields: Sequence[Any]) -> list[int]:
+    """A USER frame's shared buffers' lengths (none if it has no such field)."""
+    return fields[9] if len(fields) > 9 else _NO_BUFFERS
 
 
 def _check_adoptable(

@@ -8,14 +8,15 @@ else is `Ext(STREAM, tokens)`: a flat msgpack array read in order by a stack mac
 A token is a scalar, an extension, a map of `str` to scalars (a dict, complete), or an
 instruction: an array of scalars whose first item is an opcode (below). Instructions either
 make a complete value from their own items (`LIST_FLAT` and the other `*_FLAT`, `REF`,
-`MOVED`, `ENUM`, `FLAG`, `MISSING`), define a class (`CLASS`), or open a container that takes
-the values of the next tokens as its children. So msgpack nests at most two deep, decoding
-never recurses, and msgspec decodes against a fixed type: a map with keys other than `str`
-never reaches a dict (no hash flooding inside msgspec).
+`MOVED`, `SHARED`, `ENUM`, `FLAG`, `MISSING`), define a class (`CLASS`), or open a container
+that takes the values of the next tokens as its children. So msgpack nests at most two deep,
+decoding never recurses, and msgspec decodes against a fixed type: a map with keys other than
+`str` never reaches a dict (no hash flooding inside msgspec).
 
-Every value a container instruction, a map token or a BYTEARRAY or BUFFER extension makes
-takes the next id (from 0) as the decoder meets it, in token order; `REF id` is that value again, so
-shared references and cycles come out as structured clone makes them. Immutable containers
+Every value a container instruction, a map token, a `SHARED` instruction or a BYTEARRAY or
+BUFFER extension makes takes the next id (from 0) as the decoder meets it, in token order;
+`REF id` is that value again, so shared references and cycles come out as structured clone
+makes them. Immutable containers
 (tuple, frozenset, named tuple, frozen fields class) take their id when opened but exist only
 once closed; as in structured clone, a cycle back to one that is still open encodes it again
 inside, and the outer one's instruction then ends with the inner one's id (it *is* that one).
@@ -55,3 +56,5 @@ EXCEPTION: Final = 22  # [EXCEPTION, class, n, early, *scalar args]: children ar
 #   (a tuple), n pairs of attribute name and value (`__dict__`, `__notes__` too), then one per
 #   field of an attrs or dataclass exception. `early` is 1 when a reference back to the
 #   exception sits in its args: it is then made at once from the scalar args (None for others).
+SHARED: Final = 23  # [SHARED, i]: an ArrayBuffer copied into the message whose bytes travel
+#   beside it (the i-th shared buffer: a memfd sent with the frame), not in it; it takes an id

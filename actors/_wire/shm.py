@@ -56,7 +56,9 @@ __all__ = [
     "adopt",
     "close_fds",
     "export",
+    "export_all",
     "receive_frame",
+    "seal",
     "send_frame",
 ]
 
@@ -125,6 +127,21 @@ class ExportedBuffer:
         """Close the sender's mapping and fd (idempotent)."""
         self._mapping.release()
 
+    def take_fd(self) -> int:
+        """Unmap the sender's mapping now and hand its fd to the caller, who must close it
+        (once sent): for a sender that queues fds rather than sending at once.
+
+        Raises:
+            ValueError: closed already, or its fd was taken.
+        """
+        mapping = self._mapping
+        fd = mapping.fd
+        if fd < 0:
+            raise ValueError("this ExportedBuffer is closed")
+        mapping.close()  # unmaps, and closes mmap's own duplicate of the fd
+        mapping.fd = -1
+        return fd
+
     def __enter__(self) -> ExportedBuffer:
         return self
 
@@ -168,6 +185,42 @@ def export(buffer: ArrayBuffer) -> ExportedBuffer | None:
         fcntl.fcntl(mapping.fd, _F_ADD_SEALS, SEALS)
     buffer._detach()
     return ExportedBuffer(mapping)
+
+
+def seal(fd: int) -> None:
+    """Seal memfd `fd` with `SEALS` (if it is not yet): its size is fixed from now on.
+
+    Raises:
+        OSError: it cannot be sealed (not a memfd made to take seals, say).
+    """
+    if fcntl.fcntl(fd, _F_GET_SEALS) & SEALS != SEALS:
+        fcntl.fcntl(fd, _F_ADD_SEALS, SEALS)
+
+
+def export_all(buffers: Sequence[ArrayBuffer]) -> list[ExportedBuffer]:
+    """`export` each of `buffers` (memfd buffers, each listed once), all or none.
+
+    Raises:
+        ValueError: one of them is detached, or keeps its bytes elsewhere than in a memfd.
+        BufferError: a `memoryview` of one is alive.
+        OSError: a memfd could not be sealed.
+        Nothing is detached then (some memfds may be sealed: that changes nothing for them).
+    """
+    for buffer in buffers:
+        mapping = buffer._memfd()
+        if mapping is None:
+            raise ValueError("the ArrayBuffer is detached, or its bytes are not in a memfd")
+        if mapping.exported():
+            raise BufferError("ArrayBuffer has a live memoryview; release it before exporting")
+        if fcntl.fcntl(mapping.fd, _F_GET_SEALS) & SEALS != SEALS:
+            fcntl.fcntl(mapping.fd, _F_ADD_SEALS, SEALS)
+    exported = []
+    for buffer in buffers:
+        mapping = buffer._memfd()
+        assert mapping is not None
+        buffer._detach()
+        exported.append(ExportedBuffer(mapping))
+    return exported
 
 
 def adopt(fd: int, length: int) -> ArrayBuffer:
