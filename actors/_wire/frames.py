@@ -243,7 +243,7 @@ class Reader:
     def __init__(self) -> None:
         self._buffer = bytearray()
 
-    def feed(self, data: bytes) -> Iterator[bytes]:
+    def feed(self, data: bytes | memoryview) -> Iterator[bytes]:
         """The frames completed by `data` (none if it ends mid-frame), one by one: those
         before a bad length come out before the error does.
 
