@@ -191,6 +191,9 @@ class RemoteEnd:
         if data is CLOSE:
             self._closed_here()
             return
+        if not ports:  # prepare(), in fewer steps
+            self.send(codec.encode(data, [])[0], ports)
+            return
         self.send(self.prepare(data, ports), ports)
 
     def prepare(self, data: Any, ports: Any) -> bytes:
@@ -257,7 +260,8 @@ class RemoteEnd:
         early = self.early
         while early and self.recv_seq in early:
             self._accept(*early.pop(self.recv_seq))
-        self._maybe_closed()
+        if self.closing is not None:
+            self._maybe_closed()
 
     def _accept(self, payload: bytes, descriptors: list[Any], ask: bool) -> None:
         self.recv_seq += 1
@@ -488,7 +492,8 @@ class Node:
             self._pumping = True
             try:
                 self._handle(fields, neighbour)
-                self._drain_loop()
+                if self._loop:
+                    self._drain_loop()
             finally:
                 self._pumping = False
         except FrameError:
@@ -731,6 +736,11 @@ class Node:
     def unpack(self, payload: bytes, descriptors: list[Any]) -> tuple[Any, tuple[MessagePort, ...]]:
         """A message's data and ports; a payload that does not decode, or a port that cannot
         be adopted, makes it a messageerror (and its ports close)."""
+        if not descriptors:  # the common case, in fewer steps
+            try:
+                return codec.decode(payload, ()), ()
+            except codec.DecodeError:
+                pass  # the way below says so
         ports: list[MessagePort] = []
         try:
             if descriptors:
