@@ -283,7 +283,8 @@ class HomeEnd:
             if ask:
                 self._asked(self.recv_seq)
             self._accept(payload, descriptors)
-        self._maybe_closed()
+        if self.closing is not None:
+            self._maybe_closed()
 
     def _accept(self, payload: bytes, descriptors: list[Any]) -> None:
         """The reader posted on its port: out through the core, to the core's peer."""
