@@ -25,6 +25,10 @@ from ._threads import get_ident, wrong_thread
 __all__ = ["Receiver", "current_token"]
 
 
+_checkpoint_if_cancelled = trio.lowlevel.checkpoint_if_cancelled
+_cancel_shielded_checkpoint = trio.lowlevel.cancel_shielded_checkpoint
+
+
 def _unwaiting(core: PortCore, task: trio.lowlevel.Task) -> Callable[[Any], trio.lowlevel.Abort]:
     """The abort function of a `receive()` waiting at `core`: it stops waiting there."""
 
@@ -136,8 +140,9 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
         core = self._core
         if core is not None and core.thread != get_ident() and core.thread is not None:
             self._check_thread("receive()", "call it through trio.from_thread.run({var}.receive)")
-        await trio.lowlevel.checkpoint_if_cancelled()  # raises, or returns without a switch
-        core = self._checked_core()
+        await _checkpoint_if_cancelled()  # raises, or returns without a switch
+        if core is None or "message" in self._listeners:
+            core = self._checked_core()  # raises
         if not core.enabled:
             self._start()
         while True:
@@ -160,12 +165,15 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
                     core.reads.took()
                 core.busy = True  # in hand until we return it: nothing overtakes it
                 try:
-                    await trio.lowlevel.cancel_shielded_checkpoint()
+                    await _cancel_shielded_checkpoint()
                 finally:
                     core.release()
-                if item[0] is LAGGED:
-                    raise Lagged(item[1])
-                return self._event(item)
+                data, ports, _ = item
+                if ports or data is LAGGED or data is MESSAGE_ERROR:
+                    if data is LAGGED:
+                        raise Lagged(ports)
+                    return self._event(item)
+                return message_event("message", data, ports, self)
             if core.peer is None:
                 raise trio.EndOfChannel
             task = trio.lowlevel.current_task()
@@ -178,7 +186,10 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
                 self._close_reached(core)
                 raise trio.EndOfChannel
             core.release()  # handed to us directly, and in hand until now
-            return self._event(item)
+            data, ports, _ = item
+            if ports or data is MESSAGE_ERROR:
+                return self._event(item)
+            return message_event("message", data, ports, self)
 
     def _checked_core(self) -> PortCore:
         """The core to receive from, or the error `receive()` raises instead."""

@@ -277,7 +277,7 @@ class Reader:
     def __init__(self) -> None:
         self._buffer = bytearray()
 
-    def feed(self, data: bytes) -> Iterator[tuple[bytes, int]]:
+    def feed(self, data: bytes | memoryview) -> Iterator[tuple[bytes, int]]:
         """The frames completed by `data` (none if it ends mid-frame), one by one, each with
         the number of fds its header announces: those before a bad header come out before
         the error does.

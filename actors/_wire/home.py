@@ -172,6 +172,13 @@ class HomeEnd:
     def pushed(self) -> None:
         """An item was queued at the core: send it (and any before it not yet sent)."""
         queue = self.core.queue
+        sent = self.sent
+        if sent == len(queue) - 1 and self.state != FREE:  # the common case: one new message
+            data, ports, _ = queue[-1]
+            if data is not CLOSE and data is not LAGGED and not (sent and queue[-2][0] is CLOSE):
+                self.sent = sent + 1
+                self._send(data, ports)
+                return
         while self.sent < len(queue):
             if self.closing_sent():
                 return
@@ -294,7 +301,8 @@ class HomeEnd:
             if ask:
                 self._asked(self.recv_seq)
             self._accept(payload, descriptors, buffers, fds)
-        self._maybe_closed()
+        if self.closing is not None:
+            self._maybe_closed()
 
     def _accept(
         self, payload: bytes, descriptors: list[Any], buffers: list[int], fds: Fds | None

@@ -287,7 +287,8 @@ class RemoteEnd:
         early = self.early
         while early and self.recv_seq in early:
             self._accept(*early.pop(self.recv_seq))
-        self._maybe_closed()
+        if self.closing is not None:
+            self._maybe_closed()
 
     def _accept(
         self,
@@ -566,7 +567,8 @@ class Node:
             self._pumping = True
             try:
                 self._handle(fields, neighbour, fds)
-                self._drain_loop()
+                if self._loop:
+                    self._drain_loop()
             finally:
                 self._pumping = False
         except FrameError:
@@ -904,6 +906,11 @@ class Node:
         `fds` (its own first, then its ports'); a payload that does not decode, a port that
         cannot be adopted, or fds that are not the buffers it says, make it a messageerror
         (and its ports close)."""
+        if not descriptors and not buffers:  # the common case, in fewer steps
+            try:
+                return codec.decode(payload, (), ()), ()
+            except codec.DecodeError:
+                pass  # the way below says so
         own = fds.take(len(buffers)) if fds and buffers else []
         ports: list[MessagePort] = []
         try:
