@@ -3,13 +3,14 @@
 ``_orphans.py launch DIRECTORY`` makes itself a child subreaper (prctl(PR_SET_CHILD_SUBREAPER)),
 so the orphans of its descendants become its children, and starts ``_orphans.py drive
 DIRECTORY``: a trio program with a process actor that has a process actor of its own, each
-holding a file in DIRECTORY while it runs (removed by a finally block), and a process actor
-that ignores cancellation, with a `shutdown` deadline of 0.2 s. Once the driver prints
-their pids, the launcher SIGKILLs it and waits for the three to end, within a bounded time, reaping
-those that became its children. It prints ``driver PID killed`` then, for the child, the
-grandchild and the stubborn one, ``PID=EXITCODE`` (``PID=reaped-by-its-parent`` for one whose
-parent outlived it), and exits 0. If one is still running at the deadline, every descendant
-is killed and reaped, and the launcher exits 1 naming it.
+holding a file in DIRECTORY while it runs (removed by a finally block), a process actor that
+ignores cancellation with a `shutdown` deadline of 0.2 s, and another with none. Once the
+driver prints their pids, the launcher SIGKILLs it and waits for the four to end, within a
+bounded time, reaping those that became its children. It prints ``driver PID killed`` then,
+for the child, the grandchild, the stubborn one and the patient one, ``PID=EXITCODE``
+(``PID=reaped-by-its-parent`` for one whose parent outlived it), and exits 0. If one is still
+running at the deadline, every descendant is killed and reaped, and the launcher exits 1
+naming it.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def launch(directory: str) -> int:
         driver.wait()
         print(f"the driver did not report: {words}")
         return 1
-    pids = [int(word) for word in words[1:]]  # the child, the grandchild, the stubborn one
+    pids = [int(word) for word in words[1:]]  # the child, grandchild, stubborn, patient
     watched = {pid: os.pidfd_open(pid) for pid in pids}  # readable once it has ended
     os.kill(driver.pid, signal.SIGKILL)
     driver.wait()
@@ -82,11 +83,14 @@ def drive(directory: str) -> None:
 
     async def main() -> None:
         tree, stubborn = actors.MessageChannel(), actors.MessageChannel()
+        patient = actors.MessageChannel()
         async with actors.open_supervisor() as sup:
             sup.spawn(_process_actors.spawns_a_grandchild, tree.port2, directory, process=True)
             sup.spawn(_process_actors.ignores_cancel, stubborn.port2, process=True, shutdown=0.2)
+            sup.spawn(_process_actors.ignores_cancel, patient.port2, process=True, shutdown=None)
             pids = [(await port.receive()).data[1] for port in (tree.port1, tree.port1)]
             pids.append((await stubborn.port1.receive()).data[1])
+            pids.append((await patient.port1.receive()).data[1])
             print("pids", *pids, flush=True)
             await trio.sleep_forever()
 

@@ -387,7 +387,8 @@ async def test_children_and_grandchildren_exit_when_the_parent_is_killed(tmp_pat
     """A parent SIGKILLed: its process actors notice, are cancelled as it would have cancelled
     them (their finally blocks run, and their own process actors are stopped in order, as
     ever), and exit with status 70; one that ignores the cancel exits at its `shutdown`
-    deadline, with status 70 too.
+    deadline, with status 70 too, and one with no deadline (`shutdown=None`) ORPHAN_GRACE
+    seconds after.
 
     `_orphans.py` runs under a subreaper: it starts a driver whose process actor has a process
     actor of its own, each holding a file while it runs, and a process actor that ignores
@@ -401,12 +402,13 @@ async def test_children_and_grandchildren_exit_when_the_parent_is_killed(tmp_pat
         check=False,
     )
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
-    driver, child, grandchild, stubborn = result.stdout.decode().splitlines()
+    driver, child, grandchild, stubborn, patient = result.stdout.decode().splitlines()
     assert driver.endswith(" killed")
     assert child.endswith("=70")
     # Its parent (the child) cancelled it and reaped it, as it would have done any time.
     assert grandchild.endswith("=reaped-by-its-parent")
     assert stubborn.endswith("=70")  # it ignored the cancel: it exited at its deadline
+    assert patient.endswith("=70")  # no deadline: an orphan still ends (ORPHAN_GRACE)
     assert os.listdir(tmp_path) == []  # both finally blocks ran
 
 

@@ -40,6 +40,10 @@ __all__ = ["main"]
 EXIT_ORPHANED: Final = 70
 """The exit status of a child whose parent died (EX_SOFTWARE): nobody is left to read it."""
 
+ORPHAN_GRACE: Final = 5.0
+"""Seconds an orphan whose `shutdown` is `None` (no deadline) gets to finish its cleanup
+before it exits anyway: its parent would have waited, but nobody is left to wait."""
+
 
 @final
 class _Lifeline:
@@ -47,7 +51,8 @@ class _Lifeline:
 
     Then the child stops as its parent would have stopped it: its link is closed, which
     cancels its actor (its finally blocks run), and if that takes longer than the actor's
-    `shutdown` deadline, the process exits at once. Either way with `EXIT_ORPHANED`.
+    `shutdown` deadline (`ORPHAN_GRACE` if it has none: an orphan always ends), the process
+    exits at once. Either way with `EXIT_ORPHANED`.
     """
 
     __slots__ = ("_lock", "_on_break", "broken", "fd", "grace")
@@ -80,8 +85,8 @@ class _Lifeline:
             with contextlib.suppress(trio.RunFinishedError):
                 on_break()
         grace = self.grace
-        if grace is None or not math.isfinite(grace):  # as long as it takes, as the parent
-            return
+        if grace is None or not math.isfinite(grace):  # nobody is left to wait that long
+            grace = ORPHAN_GRACE
         time.sleep(grace)
         os._exit(EXIT_ORPHANED)
 
