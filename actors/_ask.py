@@ -105,6 +105,6 @@ async def ask(
             if watched is not None:
                 watched.done()
     finally:
-        mine.close()
-        theirs.close()  # still ours if posting failed
+        mine._close()  # (the thread was checked above)
+        theirs._close()  # still ours if posting failed
     return event.data

@@ -7,13 +7,11 @@ default, the timeout of OTP's `gen_server:call`) is reported once, as a warning 
 waits, where, for how long, and what usually causes it. The wait itself goes on.
 
 One system task per trio run does the watching, started the first time something is
-watched. A watched wait costs a heap push and a flag.
+watched. A watched wait costs a dict entry while it lasts.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import math
 from collections.abc import Callable
 from typing import Any, Final, final
@@ -27,8 +25,6 @@ __all__ = ["WARN_AFTER", "Watch", "watch"]
 WARN_AFTER: Final = 5.0
 """Seconds a wait may last before it is reported (OTP's default timeout for a call)."""
 
-_order = itertools.count()
-
 
 @final
 class Watch:
@@ -37,37 +33,46 @@ class Watch:
     What the report says is made only if it is due: `describe(*about)` gives its fields.
     """
 
-    __slots__ = ("about", "describe", "event", "live", "since")
+    __slots__ = ("about", "deadline", "describe", "event", "since", "watchdog")
 
     def __init__(
         self,
+        watchdog: _Watchdog,
         since: float,
+        deadline: float,
         event: str,
         describe: Callable[..., dict[str, Any]],
         about: tuple[Any, ...],
     ) -> None:
+        self.watchdog = watchdog
         self.since = since
+        self.deadline = deadline
         self.event = event
         self.describe = describe
         self.about = about
-        self.live = True
 
     def done(self) -> None:
-        self.live = False
+        self.watchdog.live.pop(self, None)
 
 
 @final
 class _Watchdog:
-    """The run's system task that reports waits past their time."""
+    """The run's system task that reports waits past their time.
 
-    __slots__ = ("heap", "kick", "waking")
+    It holds only the waits still going on (most end within microseconds, and are gone at
+    once): no timer per wait. It sleeps until the earliest deadline among them, or, when there
+    are none, for a while longer before it sleeps until kicked, so that a stream of short
+    waits costs a dict entry each and no wakeup.
+    """
+
+    __slots__ = ("kick", "live", "waking")
 
     _current: Final = trio.lowlevel.RunVar["_Watchdog"]("actors_watchdog")
 
     def __init__(self) -> None:
-        self.heap: list[tuple[float, int, Watch]] = []
+        self.live: dict[Watch, None] = {}
         self.kick = trio.Event()
-        self.waking = math.inf
+        self.waking = math.inf  # when it wakes next by itself
 
     @classmethod
     def current(cls) -> _Watchdog:
@@ -79,27 +84,35 @@ class _Watchdog:
             trio.lowlevel.spawn_system_task(watchdog.run, name="actors watchdog")
             return watchdog
 
-    def add(self, when: float, watch: Watch) -> None:
-        heapq.heappush(self.heap, (when, next(_order), watch))
-        if when < self.waking:
+    def add(self, watch: Watch) -> None:
+        self.live[watch] = None
+        if watch.deadline < self.waking:  # (a stream of equal waits never kicks)
+            self.waking = -math.inf
             self.kick.set()
 
     async def run(self) -> None:
-        heap = self.heap
+        live = self.live
+        linger = math.inf  # how long to stay awake with nothing watched (the last wait's span)
         while True:
             now = trio.current_time()
-            while heap and (not heap[0][2].live or heap[0][0] <= now):
-                _, _, watch = heapq.heappop(heap)
-                if watch.live:
-                    watch.live = False  # reported once
-                    waited = round(now - watch.since, 3)
-                    try:
-                        fields = watch.describe(*watch.about)
-                    except Exception:  # a report must not end the watching
-                        fields = {}
-                    logger().warning(watch.event, waited=waited, **fields)
-            self.waking = heap[0][0] if heap else math.inf
-            with trio.move_on_at(self.waking):
+            due = [watch for watch in live if watch.deadline <= now]
+            for watch in due:
+                del live[watch]  # reported once
+                waited = round(now - watch.since, 3)
+                try:
+                    fields = watch.describe(*watch.about)
+                except Exception:  # a report must not end the watching
+                    fields = {}
+                logger().warning(watch.event, waited=waited, **fields)
+            if live:
+                waking = min(watch.deadline for watch in live)
+                linger = max(watch.deadline - watch.since for watch in live)
+            elif math.isfinite(linger):
+                waking, linger = now + linger, math.inf  # one more round, then sleep
+            else:
+                waking = math.inf
+            self.waking = waking
+            with trio.move_on_at(waking):
                 await self.kick.wait()
             if self.kick.is_set():
                 self.kick = trio.Event()
@@ -112,11 +125,12 @@ def watch(
     *about: Any,
 ) -> Watch | None:
     """Watch a wait that starts now: reported as `event`, with the fields `describe(*about)`
-    gives, after `warn_after` seconds if `done()` was not called by then. `None` (no watch)
-    for `warn_after=None`."""
+    gives, after `warn_after` seconds if `done()` was not called by then (at most about
+    `warn_after` later than that). `None` (no watch) for `warn_after=None`."""
     if warn_after is None:
         return None
     now = trio.current_time()
-    entry = Watch(now, event, describe, about)
-    _Watchdog.current().add(now + warn_after, entry)
+    watchdog = _Watchdog.current()
+    entry = Watch(watchdog, now, now + warn_after, event, describe, about)
+    watchdog.add(entry)
     return entry
