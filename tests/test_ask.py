@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import trio
 import trio.testing
@@ -223,3 +225,62 @@ async def test_ask_with_a_non_iterable_transfer_is_a_type_error_and_sends_nothin
         await ask(channel.port1, "x", transfer=1)  # type: ignore[arg-type]
     assert channel.port2.statistics().queued == 0
     close_ports(channel)
+
+
+async def test_an_unanswered_ask_is_reported_once_after_warn_after(
+    autojump_clock: Any, logs: list[dict[str, Any]]
+) -> None:
+    """A request held without a reply: one `ask_unanswered` warning `warn_after` seconds in
+    (the ask goes on waiting); an ask with a shorter `warn_after` made meanwhile is reported
+    at its own time; one answered in time, or with `warn_after=None`, never is."""
+    channel = MessageChannel()
+    held: list[MessageEvent] = []
+
+    async def holder() -> None:
+        async for event in channel.port2:
+            held.append(event)  # answered later, or never
+
+    async def asker(warn_after: float | None, name: str) -> None:
+        with trio.move_on_after(10):
+            await actors.ask(channel.port1, name, warn_after=warn_after)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(holder)
+        start = trio.current_time()
+        nursery.start_soon(asker, 5.0, "slow")
+        await trio.sleep(1)
+        nursery.start_soon(asker, 0.5, "fast")
+        nursery.start_soon(asker, None, "never")
+        nursery.start_soon(asker, 3.0, "answered")
+        await trio.sleep(2)
+        [answered] = [e for e in held if e.data == "answered"]
+        answered.reply("in time")
+        await trio.sleep(12)
+        nursery.cancel_scope.cancel()
+    close_ports(channel.port1, channel.port2, *(e.ports[-1] for e in held))
+    warnings = [e for e in logs if e["event"] == "ask_unanswered"]
+    assert [round(w["waited"], 3) for w in warnings] == [0.5, 5.0]
+    assert trio.current_time() - start > 12
+    assert not watchdog_live()
+
+
+async def test_a_stream_of_answered_asks_leaves_nothing_watched(autojump_clock: Any) -> None:
+    """Each watched ask is held only while it waits: 1000 answered asks leave nothing."""
+    channel = MessageChannel()
+
+    async def echo() -> None:
+        async for event in channel.port2:
+            event.reply(event.data)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(echo)
+        for i in range(1000):
+            assert await actors.ask(channel.port1, i) == i
+        assert not watchdog_live()
+        channel.port1.close()
+
+
+def watchdog_live() -> dict[Any, None]:
+    from actors._overdue import _Watchdog
+
+    return _Watchdog.current().live
