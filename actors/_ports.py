@@ -331,6 +331,8 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
                 tasks_waiting_receive=0,
                 message_handlers=handlers,
             )
+        if core.sink is not None:  # a reader elsewhere: what it has read is not queued
+            core.sink.sync()
         return MessagePortStatistics(
             queued=core.messages(),
             started=core.enabled,

@@ -106,6 +106,9 @@ class Sink(Protocol):
 
     def pushed(self) -> None: ...
 
+    def sync(self) -> None:
+        """Let the items the reader has read leave the queue now."""
+
 
 class Reads(Protocol):
     """Told each time a message leaves a queue for a `receive()` or a handler."""

@@ -100,7 +100,9 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
         """Handler for `messageerror` events: a message that could not be deserialized.
 
         Setting it does not start the queue. Every message posted within one trio run can be
-        deserialized, so within a run it does not fire.
+        deserialized, so within a run it does not fire; a message from another process can
+        fail to decode (a class this process lacks). Without handlers, `receive()` returns
+        the `messageerror` event in its place (`data` is `None`, no ports).
 
         Raises:
             TypeError: it was set to something that is neither callable nor `None`.
@@ -121,7 +123,9 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
 
         Returns:
             The message's event, as `message` handlers would get it (ports in it now belong
-                to the receiving task's actor, if any).
+                to the receiving task's actor, if any); for a message from another process
+                that could not be decoded here, a `messageerror` event (`type` is
+                `"messageerror"`, `data` is `None`, no ports).
 
         Raises:
             trio.EndOfChannel: the peer is gone and every message it sent was received

@@ -97,7 +97,10 @@ async def main(limit: int, workers: int) -> None:
     together = await parallel(limit, workers)
     t2 = time.perf_counter()
     print(f"{workers} process actors: {together} primes in {t2 - t1:.2f} s (with their start)")
-    print(f"speed-up: {(t1 - t0) / (t2 - t1):.2f}x on {os.cpu_count()} cores")
+    speed_up = (t1 - t0) / (t2 - t1)
+    print(f"speed-up: {speed_up:.2f}x on {os.cpu_count()} cores")
+    if speed_up < 1:  # the cores were busy with other work, or the work was too small
+        print("(slower: other programs may be using the cores; on an idle machine expect more)")
     assert together == alone
     print(f"parallel_map done: {workers} workers agree with the in-process count")
     # --8<-- [end:main]

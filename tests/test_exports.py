@@ -52,6 +52,22 @@ def test_readme_example_runs() -> None:
     assert done.stdout.strip() == "hello, world!"
 
 
+def test_readme_example_runs_with_its_actor_in_another_process(tmp_path: Path) -> None:
+    """The README's promise: add `process=True` to the spawn and nothing else changes."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    match = re.search(r"```python\n(.*?)```", readme, re.S)
+    assert match is not None
+    spawn = "supervisor.spawn(greeter, channel.port2, restart=Restart.TRANSIENT)"
+    assert spawn in match.group(1)
+    script = tmp_path / "readme_example.py"
+    script.write_text(match.group(1).replace(spawn, spawn[:-1] + ", process=True)"))
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "hello, world!"
+
+
 def test_readme_example_is_the_home_page_example() -> None:
     """The README shows the docs home page's example, byte for byte (which test_docs runs)."""
     root = Path(__file__).parent.parent

@@ -132,3 +132,16 @@ async def test_conversations_with_a_process_leave_nothing_behind() -> None:
             assert len(node.ends) <= before + 1
             sup.cancel()
     assert children() == []
+
+
+async def test_what_a_process_actor_has_read_is_not_counted_as_queued() -> None:
+    """`queued` counts the messages a process actor has not read: those it read leave the
+    count at once (its read cursor says so), not at the next acknowledgement."""
+    channel = MessageChannel()
+    async with open_supervisor() as sup:
+        handle = sup.spawn(echo, channel.port2, process=True, restart=Restart.TEMPORARY)
+        for i in range(3):
+            assert await ask(channel.port1, i) == i
+        assert handle.statistics().queued == 0
+        assert sup.tree().children[0].queued == 0
+        channel.port1.close()

@@ -529,3 +529,132 @@ async def test_function_of_python_c_is_a_type_error_that_says_what_to_do() -> No
     assert "'worker' is defined in __main__, which has no file" in out
     assert "python -c" in out
     assert "define it in a module the child can import" in out
+
+
+NESTED_SCRIPT = """
+import dataclasses, os, sys, trio, actors
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: int
+
+
+async def leaf(port):
+    async for event in port:
+        event.reply((os.getpid(), sys.argv[1:], event.data))
+
+
+async def middle(port):
+    async with actors.open_supervisor() as sup:
+        inner = actors.MessageChannel()
+        sup.spawn(leaf, inner.port2, process=True, restart=actors.Restart.TEMPORARY)
+        async for event in port:
+            event.reply((os.getpid(), await actors.ask(inner.port1, event.data)))
+        inner.port1.close()
+
+
+async def main():
+    channel = actors.MessageChannel()
+    async with actors.open_supervisor() as sup:
+        sup.spawn(middle, channel.port2, process=True, restart=actors.Restart.TEMPORARY)
+        # at once: the first message holds a class of this script
+        mid, (low, argv, point) = await actors.ask(channel.port1, Point(1, 2))
+        channel.port1.close()
+    print(len({os.getpid(), mid, low}), argv, point == Point(1, 2), type(point) is Point)
+
+
+if __name__ == "__main__":
+    trio.run(main)
+"""
+
+
+async def test_the_main_script_serves_nested_process_actors_from_the_first_message(
+    tmp_path: Path,
+) -> None:
+    """A process actor of the main script that spawns another of the same script: both run
+    the script as __mp_main__ with the parent's sys.argv, and the very first message,
+    posted before either process has started, holds a class of the script and crosses to the
+    grandchild and back as itself."""
+    script = tmp_path / "nested_main.py"
+    script.write_text(NESTED_SCRIPT)
+    result = await trio.run_process(
+        [sys.executable, str(script), "first", "second"],
+        capture_stdout=True,
+        capture_stderr=True,
+        env=checkout_env(),
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.decode() == "3 ['first', 'second'] True True\n"
+
+
+UNGUARDED_SCRIPT = """
+import trio, actors
+
+
+async def worker(port):
+    pass
+
+
+async def main():
+    channel = actors.MessageChannel()
+    async with actors.open_supervisor() as sup:
+        handle = sup.spawn(worker, channel.port2, process=True, restart=actors.Restart.TEMPORARY)
+        await handle.wait()
+    print(handle.statistics().last_crash)
+    channel.port1.close()
+
+
+trio.run(main)
+"""
+
+
+async def test_a_main_script_without_its_guard_crashes_saying_so(tmp_path: Path) -> None:
+    """A main script that runs its program at import (no `if __name__ == "__main__":`) would
+    run it again in the child: the actor crashes, with an error that says to add the guard."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED_SCRIPT)
+    result = await trio.run_process(
+        [sys.executable, str(script)],
+        capture_stdout=True,
+        capture_stderr=True,
+        env=checkout_env(),
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    out = result.stdout.decode()
+    assert "started its program when the process actor's process ran it" in out
+    assert 'if __name__ == "__main__":' in out
+
+
+async def test_function_of_a_script_read_from_stdin_is_a_type_error() -> None:
+    """`python - < script`: its __main__ has no file to run again, so spawn refuses it."""
+    code = textwrap.dedent("""
+        import trio, actors
+
+        async def worker():
+            pass
+
+        async def main():
+            async with actors.open_supervisor() as sup:
+                try:
+                    sup.spawn(worker, process=True)
+                except TypeError as error:
+                    print(error)
+
+        trio.run(main)
+    """)
+    result = await trio.run_process(
+        [sys.executable, "-"],
+        stdin=code.encode(),
+        capture_stdout=True,
+        capture_stderr=True,
+        env=checkout_env(),
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert "a script read from stdin" in result.stdout.decode()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import math
 import os
 import runpy
@@ -124,6 +125,11 @@ async def _child(
     core.peer = RemoteEnd(node, core, cid, 1, parent)
     core.collectable = True
     control = MessagePort._create(core)
+    # The function first, before the link reads a frame: the main script or the module it
+    # lives in may define the classes of the first messages to its slot ports.
+    from .spawn import FUNCTION_ENV
+
+    function = _Function(json.loads(os.environ.pop(FUNCTION_ENV)))
     async with trio.open_nursery() as nursery:
         nursery.start_soon(link.run)
         lifeline.arm(link.close)  # the parent gone: as if its link broke
@@ -133,26 +139,44 @@ async def _child(
         except (trio.EndOfChannel, trio.ClosedResourceError):
             return
         lifeline.grace = hello.data[1]["shutdown"]
-        await _incarnation(control, hello)
+        await _incarnation(control, hello, function)
         control.close()
         await link.flush()  # `done`, and all it posted, must leave before the process does
         link.close()
 
 
-async def _incarnation(control: Any, hello: Any) -> None:
+@final
+class _Function:
+    """The actor's function, imported as soon as the process starts (or why it could not
+    be): `where` says where it is, as `spawn.where` found it in the parent."""
+
+    __slots__ = ("error", "fn")
+
+    def __init__(self, where: dict[str, Any]) -> None:
+        sys.path[:] = where["path"]
+        sys.argv[:] = where["argv"]  # as the parent's, as multiprocessing does
+        self.fn: Any = None
+        self.error: Exception | None = None
+        try:
+            self.fn = _import(where)
+        except Exception as exc:  # reported as the incarnation's crash, once it can be
+            self.error = exc
+
+
+async def _incarnation(control: Any, hello: Any, function: _Function) -> None:
     """Run the actor's function once, as the parent asked; then say `done`."""
     from .._supervisor import open_inner_supervisor
     from .._wire import codec
 
     _, info, arguments, buffers = hello.data
-    sys.path[:] = info["path"]
     if info["log"]:
         _ship_logs(control)
     home: list[Any] = []
     async with open_inner_supervisor(info["supervisor"]) as sup:
         try:
-            fn = _import(info)
-            # decoded only now: their classes may live in the module just imported
+            if function.error is not None:
+                raise function.error
+            fn = function.fn
             args: Any = codec.decode(arguments, hello.ports, buffers)
             actor, starter = sup._spawn_here(
                 fn, tuple(args), info["name"], info["number"], info["with_status"]
@@ -200,13 +224,26 @@ def _import(info: Any) -> Any:
     the parent's `__main__` ones)."""
     module, qualname = info["module"], info["qualname"]
     set_main_module("__mp_main__")  # the parent's __main__ is this process's __mp_main__
+    from . import spawn  # (this module runs as __main__: state lives in one that does not)
+
+    spawn.MAIN.update(main=info["main"], main_module=info["main_module"])  # for its children
     if module != "__main__":
         return getattr(importlib.import_module(module), qualname)
     if "__mp_main__" not in sys.modules:
-        if info["main_module"] is not None:  # the parent ran `python -m main_module`
-            namespace = runpy.run_module(info["main_module"], run_name="__mp_main__")
-        else:
-            namespace = runpy.run_path(info["main"], run_name="__mp_main__")
+        try:
+            if info["main_module"] is not None:  # the parent ran `python -m main_module`
+                namespace = runpy.run_module(info["main_module"], run_name="__mp_main__")
+            else:
+                namespace = runpy.run_path(info["main"], run_name="__mp_main__")
+        except RuntimeError as exc:
+            if "run()" not in str(exc):
+                raise
+            script = info["main_module"] or info["main"]
+            raise RuntimeError(
+                f"the main script {script} started its program when the process actor's"
+                f" process ran it to find {qualname} ({exc}): put the script's work under"
+                ' `if __name__ == "__main__":`, as the spawn method of multiprocessing requires'
+            ) from exc
         main = type(sys)("__mp_main__")
         main.__dict__.update(namespace)
         sys.modules["__mp_main__"] = main

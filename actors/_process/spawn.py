@@ -24,6 +24,7 @@ The rules (`docs/explanation/processes.md` states them for users):
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
@@ -52,6 +53,15 @@ if TYPE_CHECKING:
     from .._supervisor import Supervisor
 
 __all__ = ["Where", "run_process", "where"]
+
+FUNCTION_ENV: Final = "ACTORS_PROCESS_FUNCTION"
+"""The environment variable that tells a child (`child.py`) where its function is (JSON),
+read and removed before anything else, so that the function is imported before any message
+is decoded."""
+
+MAIN: Final[dict[str, str | None]] = {"main": None, "main_module": None}
+"""The parent's main script, once imported here as `__mp_main__`: a function of it spawned
+as a process actor from here runs in the grandchild from the same script."""
 
 REAP_GRACE: Final = 5.0
 """Seconds a child may take to exit after its `done`, before it is killed."""
@@ -95,6 +105,9 @@ def where(fn: object) -> Where:
     found = getattr(sys.modules.get(module), qualname, None)
     if found is not fn:
         raise TypeError(f"{name} is not {module}.{qualname}: the child could not import it")
+    if module == "__mp_main__" and (MAIN["main"] or MAIN["main_module"]):
+        # in a process actor's process, a function of the parent's main script: the same
+        return Where("__main__", qualname, MAIN["main"], MAIN["main_module"])
     if module != "__main__":
         return Where(module, qualname, None)
     main = sys.modules["__main__"]
@@ -108,10 +121,10 @@ def where(fn: object) -> Where:
             )
         return Where(module, qualname, None, run_as)
     path = getattr(main, "__file__", None)
-    if not isinstance(path, str):
+    if not isinstance(path, str) or path.startswith("<"):
         raise TypeError(
             f"{name} is defined in __main__, which has no file (an interactive session,"
-            " python -c): define it in a module the child can import"
+            " python -c, a script read from stdin): define it in a module the child can import"
         )
     return Where(module, qualname, os.path.abspath(path))
 
@@ -125,9 +138,17 @@ def _control(node: Any, cid: int, location: int) -> MessagePort:
     return port
 
 
-def _child_env() -> dict[str, str]:
+def _child_env(fn: Where) -> dict[str, str]:
     path = os.pathsep.join(p for p in sys.path if p)
-    return {**os.environ, "PYTHONPATH": path}
+    where = {
+        "module": fn.module,
+        "qualname": fn.qualname,
+        "main": fn.main,
+        "main_module": fn.main_module,
+        "path": list(sys.path),
+        "argv": list(sys.argv),
+    }
+    return {**os.environ, "PYTHONPATH": path, FUNCTION_ENV: json.dumps(where)}
 
 
 async def run_process(sup: Supervisor, actor: ActorHandle, inc: Incarnation) -> None:
@@ -153,7 +174,7 @@ async def run_process(sup: Supervisor, actor: ActorHandle, inc: Incarnation) -> 
         process = await trio.lowlevel.open_process(
             command,
             pass_fds=(theirs.fileno(), lifeline, page.fd),
-            env=_child_env(),
+            env=_child_env(actor._process),
             cwd=os.getcwd(),
         )
     except BaseException:

@@ -18,4 +18,5 @@ async def main():
         channel.port1.close()  # greeter's loop ends, then the block
 
 
-trio.run(main)
+if __name__ == "__main__":  # needed once an actor runs in another process (process=True)
+    trio.run(main)
