@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import trio
-from _homed_actors import echo, keeper, mover, reader
+from _homed_actors import drain, echo, forwarder, keeper, mover, reader
 
 from actors import MessageChannel, MessagePort, Restart, ask, open_supervisor
 
@@ -131,4 +131,53 @@ async def test_conversations_with_a_process_leave_nothing_behind() -> None:
                 assert await ask(inbox.port1, i) == i
             assert len(node.ends) <= before + 1
             sup.cancel()
+    assert children() == []
+
+
+@pytest.mark.parametrize("attempt", range(4))  # the kill lands at another point each time
+async def test_ports_on_their_way_through_a_killed_process_close_or_arrive_whole(
+    attempt: int,
+) -> None:
+    """The parent posts ports to process A's slot port, each the end of a stream the parent
+    keeps posting on; A passes each on to process B; A is SIGKILLed while it does. Whatever
+    A had passed on and whatever it had not: each stream either arrives at B whole, in
+    order, or closes at both ends after a prefix (its move through A had not settled when A
+    died, so what was sent its old way may be lost with A); no sender waits for ever."""
+    rounds, n = 8, 3000
+    to_a, from_a, to_b, from_b, link = (MessageChannel() for _ in range(5))
+    with trio.fail_after(30):
+        async with open_supervisor() as sup:
+            a = sup.spawn(
+                forwarder, to_a.port2, from_a.port2, process=True, restart=Restart.TEMPORARY
+            )
+            b = sup.spawn(drain, to_b.port2, from_b.port2, process=True, restart=Restart.TEMPORARY)
+            to_b.port1.post_message("source", [link.port2])
+            to_a.port1.post_message("target", [link.port1])
+
+            async def stream(port: MessagePort) -> None:
+                for i in range(n):
+                    port.post_message(i)
+                    if i % 10 == 0:
+                        await trio.lowlevel.checkpoint()
+                with pytest.raises(trio.EndOfChannel):  # B closes it once it has all, or
+                    await port.receive()  # it broke: never a wait for ever
+
+            async with trio.open_nursery() as streams:
+                for tag in range(rounds):
+                    channel = MessageChannel()
+                    to_a.port1.post_message((tag, n), [channel.port2])
+                    streams.start_soon(stream, channel.port1)
+                # A is passing them on: now it dies
+                assert (await from_a.port1.receive()).data[0] == "forwarded"
+                os.kill(a.pid or 0, signal.SIGKILL)
+            await b.wait()  # its source was A's: closed with A, so B is done once all are
+            reports = [
+                (await from_b.port1.receive()).data for _ in range(from_b.port1.statistics().queued)
+            ]
+            for port in (to_a.port1, from_a.port1, to_b.port1, from_b.port1):
+                port.close()
+            sup.cancel()
+    assert reports, "B got none of the ports"
+    assert all(in_order for _, _, _, in_order in reports), reports
+    assert all(count <= n for _, _, count, _ in reports), reports
     assert children() == []

@@ -107,6 +107,7 @@ class HomeEnd:
         "ack_asked",
         "ack_due",
         "ack_upto",
+        "behind",
         "carried",
         "carrier",
         "cid",
@@ -120,6 +121,7 @@ class HomeEnd:
         "node",
         "out_read",
         "page",
+        "peer_hops",
         "port",
         "read",
         "recv_seq",
@@ -156,6 +158,8 @@ class HomeEnd:
         self.cursor = page.allocate()
         self.carried: dict[int, list[HomeEnd]] = {}  # seq -> relays of that message's ports
         self.carrier: tuple[HomeEnd, int] | None = None  # for a PENDING relay
+        self.peer_hops = 0  # the reader's move number, as of the news of where it is
+        self.behind = None  # (as a RemoteEnd's: a home never moves, so it leaves no forward)
         node.ends[self.cid, 0] = self  # type: ignore[assignment]
         core.sink = self
         core.enabled = False
@@ -177,7 +181,7 @@ class HomeEnd:
             data, ports, _ = queue[-1]
             if data is not CLOSE and data is not LAGGED and not (sent and queue[-2][0] is CLOSE):
                 self.sent = sent + 1
-                self._send(data, ports)
+                self._send(data, ports, sent)
                 return
         while self.sent < len(queue):
             if self.closing_sent():
@@ -191,7 +195,7 @@ class HomeEnd:
                 return
             if data is LAGGED:  # never queued while a sink reads (drop_oldest refuses)
                 continue
-            self._send(data, ports)
+            self._send(data, ports, self.sent - 1)
         if self.state == FREE:
             self._forget(self.send_seq - 1)
 
@@ -199,7 +203,8 @@ class HomeEnd:
         queue = self.core.queue
         return self.sent > 0 and queue[self.sent - 1][0] is CLOSE
 
-    def _send(self, data: Any, ports: Any) -> None:
+    def _send(self, data: Any, ports: Any, index: int) -> None:
+        """Send the item at `index` of the queue (`data` and `ports`) to the reader."""
         node = self.node
         seq = self.send_seq
         self.send_seq = seq + 1
@@ -221,7 +226,8 @@ class HomeEnd:
                     descriptors = [relay.descriptor() for relay in relays]
         # A message with buffers in memfds asks to hear as soon as it is read: until then
         # this queue maps their memory (large, by definition), even after the reader let go.
-        ask = bool(buffers) or seq - self.ack_asked >= ACK_EVERY
+        # So does one with ports: until then their relays stay here, even once closed.
+        ask = bool(buffers) or bool(relays) or seq - self.ack_asked >= ACK_EVERY
         if ask:
             self.ack_asked = seq
         fields: tuple[object, ...] = (self.cid, 1, seq, payload, descriptors, ask)
@@ -363,16 +369,22 @@ class HomeEnd:
         if self.state != FREE:
             self._forget(max(read, self.page.read(self.cursor) if self.cursor is not None else 0))
 
-    def on_moved(self, location: int, forward: int) -> None:
-        """The reader moved its port on: this becomes a plain relay to where it went."""
-        self.location = location
-        self.node.send(forward, MOVED_ACK, self.cid, 1, self.send_seq - 1)
+    def on_moved(self, location: int, forward: int, hops: int) -> None:
+        """The reader moved its port on: this becomes a plain relay to where it went (news
+        of an older move, passed on late, changes nothing but is answered)."""
+        if hops > self.peer_hops:
+            self.peer_hops = hops
+            self.location = location
+        self.node.send(self.location, MOVED_ACK, self.cid, 1, self.send_seq - 1, hops, forward)
         if self.state != FREE:
             self.state = FREE
             self.carrier = None
             self._release_cursor()
             self._forget(self.send_seq - 1)  # what it had not read went with it
             self.carried.clear()
+
+    def on_moved_ack(self, last: int, hops: int, forward: int) -> None:
+        """A home never moves: no forward of its own to release."""
 
     def on_lost(self) -> None:
         """The reader's node is gone (its process ended, however it ended)."""
