@@ -10,7 +10,7 @@ import warnings
 from abc import ABCMeta
 from collections.abc import Iterable
 from types import TracebackType
-from typing import Any, Final, NoReturn, final
+from typing import Any, Final, NoReturn, Protocol, cast, final
 
 import attrs
 import trio
@@ -154,6 +154,11 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
         doomed = target is not None and any(
             type(item) is MessagePort and item._core is peer_core for item, _ in moves
         )
+        if not (target is None or doomed or foreign or type(target) is PortCore):
+            wire = getattr(type(target), "prepare", None)
+            if wire is not None:  # a stand-in for a peer elsewhere, which may refuse more
+                _post_over_the_wire(target, data, moves)  # type: ignore[arg-type]
+                return
         commit(moves)
         ports = tuple(shell for _, shell in moves if type(shell) is MessagePort)
         if target is None or doomed:
@@ -414,6 +419,47 @@ def _transferred_from_outside() -> RuntimeError:
         "trio.from_thread.run_sync(port.post_message, message, transfer))",
         done="was listed in a transfer list",
     )
+
+
+class _Wire(Protocol):
+    """A peer in another node (the transport layer's `RemoteEnd`): what it sends is encoded
+    for the wire, which may refuse what clone accepted."""
+
+    def prepare(self, data: Any, ports: tuple[Any, ...]) -> Any:
+        """`data` (a clone whose transferred ports are `ports`), encoded; changes nothing.
+
+        Raises:
+            DataCloneError: the wire cannot carry it.
+        """
+
+    def send_prepared(self, prepared: Any, ports: tuple[Any, ...]) -> None:
+        """Send what `prepare` made, once the ports are committed."""
+
+
+def _post_over_the_wire(
+    target: _Wire, data: object, moves: list[tuple[Transferable, Transferable]]
+) -> None:
+    """Post `data` to a peer in another node: encoded before anything is detached, so a
+    refusal of the wire detaches nothing (D3). The clone refers to the shells: the moved
+    buffers' storage goes into theirs first (and back on a refusal), and the ports' shells
+    are lent their cores while the encoder checks them."""
+    buffers = [move for move in moves if type(move[1]) is not MessagePort]
+    ports = [move for move in moves if type(move[1]) is MessagePort]
+    shells = tuple(cast(MessagePort, shell) for _, shell in ports)
+    commit(buffers)
+    for (original, _), shell in zip(ports, shells, strict=True):
+        shell._core = cast(MessagePort, original)._core
+    try:
+        prepared = target.prepare(data, shells)
+    except BaseException:
+        for original, moved in buffers:
+            moved._transfer_commit(original)  # back where they were
+        raise
+    finally:
+        for shell in shells:
+            shell._core = None
+    commit(ports)
+    target.send_prepared(prepared, shells)
 
 
 def _refuse_run_ports(items: list[Transferable]) -> None:

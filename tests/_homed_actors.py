@@ -82,6 +82,16 @@ async def echo(inbox: actors.MessagePort) -> None:
         event.reply(event.data)
 
 
+async def tells_types(inbox: actors.MessagePort, report: actors.MessagePort) -> None:
+    """Reports the type, data and number of ports of each event at `inbox`, until it closes."""
+    while True:
+        try:
+            event = await inbox.receive()
+        except trio.EndOfChannel:
+            return
+        report.post_message((event.type, event.data, len(event.ports)))
+
+
 async def forwarder(inbox: actors.MessagePort, report: actors.MessagePort) -> None:
     """The first message at `inbox` carries `target`; the ports of every later one go on to
     it, in a message of their own (and `report` hears of each)."""

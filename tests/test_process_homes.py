@@ -4,6 +4,7 @@ had read and kept close; a slot port it moved on lives on without it."""
 
 from __future__ import annotations
 
+import datetime
 import os
 import signal
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 import trio
-from _homed_actors import drain, echo, forwarder, keeper, mover, reader
+from _homed_actors import drain, echo, forwarder, keeper, mover, reader, tells_types
 
 from actors import MessageChannel, MessagePort, Restart, ask, open_supervisor
 
@@ -131,6 +132,44 @@ async def test_conversations_with_a_process_leave_nothing_behind() -> None:
                 assert await ask(inbox.port1, i) == i
             assert len(node.ends) <= before + 1
             sup.cancel()
+    assert children() == []
+
+
+class _OddZone(datetime.tzinfo):
+    """A tzinfo that clone copies in-process, but the wire cannot carry."""
+
+    def utcoffset(self, dt: datetime.datetime | None) -> datetime.timedelta:
+        return datetime.timedelta(hours=1)
+
+    def dst(self, dt: datetime.datetime | None) -> None:
+        return None
+
+
+async def test_a_message_the_wire_refuses_at_a_slot_port_is_a_messageerror(
+    logs: list[dict[str, Any]],
+) -> None:
+    """A message posted to a process actor's slot port is cloned in the parent (clone takes
+    it) and encoded when it is sent to the child: if the wire refuses it then, the actor
+    gets a messageerror in its place, the parent logs `message_not_sendable`, and the ports
+    it carried close at once (their peers see their close, not a garbage collection)."""
+    inbox, report, carried = MessageChannel(), MessageChannel(), MessageChannel()
+    when = datetime.datetime(2020, 1, 1, tzinfo=_OddZone())
+    with trio.fail_after(15):
+        async with open_supervisor() as sup:
+            sup.spawn(
+                tells_types, inbox.port2, report.port2, process=True, restart=Restart.TEMPORARY
+            )
+            inbox.port1.post_message({"when": when}, [carried.port2])
+            inbox.port1.post_message("after")
+            assert (await report.port1.receive()).data == ("messageerror", None, 0)
+            assert (await report.port1.receive()).data == ("message", "after", 0)
+            with pytest.raises(trio.EndOfChannel):
+                await carried.port1.receive()
+            assert carried.port2.statistics().transferred
+            inbox.port1.close()
+    assert [e["event"] for e in logs if e["event"] == "message_not_sendable"] == [
+        "message_not_sendable"
+    ]
     assert children() == []
 
 

@@ -10,6 +10,7 @@ in shared memory (it travels as an fd): it arrives whole, and no fd is left open
 
 from __future__ import annotations
 
+import datetime
 import gc
 import os
 import random
@@ -22,7 +23,7 @@ from _step_links import pump, step_pair, step_tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actors import ArrayBuffer, MessageChannel, MessagePort
+from actors import ArrayBuffer, DataCloneError, MessageChannel, MessagePort
 from actors._buffers import SHARED_MEMORY_THRESHOLD
 from actors._wire.memory import MemoryLink, bridge, link_nodes
 from actors._wire.node import Node
@@ -418,6 +419,45 @@ async def test_both_ends_in_one_message_still_talk(wired: bool) -> None:
         await trio.testing.wait_all_tasks_blocked()
         for node in (a, b):
             assert not node.forwards, f"{node} keeps forwards it no longer needs"
+        nursery.cancel_scope.cancel()
+
+
+class _OddZone(datetime.tzinfo):
+    """A tzinfo that clone copies in-process, but the wire cannot carry."""
+
+    def utcoffset(self, dt: datetime.datetime | None) -> datetime.timedelta:
+        return datetime.timedelta(hours=1)
+
+    def dst(self, dt: datetime.datetime | None) -> None:
+        return None
+
+
+async def test_a_post_the_wire_refuses_detaches_nothing() -> None:
+    """A message clone accepts but the wire cannot carry, posted to a peer on another node
+    with a port and a buffer in its transfer list: `DataCloneError`, and nothing detached
+    (D3); the channel and the port still work."""
+    async with trio.open_nursery() as nursery:
+        a, b = Node(), Node()
+        link_nodes(a, b, nursery)
+        await trio.testing.wait_all_tasks_blocked()  # the routes are known
+        here, there = bridge(a, b)
+        channel = MessageChannel()
+        buffer = ArrayBuffer(b"kept")
+        when = datetime.datetime(2020, 1, 1, tzinfo=_OddZone())
+        with pytest.raises(DataCloneError, match="tzinfo"):
+            here.post_message({"when": when}, [channel.port1, buffer])
+        assert not channel.port1.statistics().transferred
+        assert not buffer.detached
+        here.post_message("then", [channel.port1, buffer])
+        with trio.fail_after(1):
+            event = await there.receive()
+        assert event.data == "then"
+        moved = event.ports[0]
+        channel.port2.post_message("still entangled")
+        with trio.fail_after(1):
+            assert (await moved.receive()).data == "still entangled"
+        for port in (here, there, moved, channel.port2):
+            port.close()
         nursery.cancel_scope.cancel()
 
 

@@ -218,7 +218,10 @@ class HomeEnd:
                 payload, buffers, fds = node.pack(data, ports, None, share=True)
             except Exception as exc:  # cloned here, but the wire carries less: say so
                 logger(port=self.core.id).warning("message_not_sendable", reason=repr(exc))
-                payload = b""
+                payload = b""  # a messageerror over there, and here for a next incarnation;
+                queue = self.core.queue  # its ports will never arrive: they close now
+                queue[index] = (MESSAGE_ERROR, (), queue[index][2])
+                _close_ports_in([(data, ports, 0)])
             else:
                 if ports:
                     relays = [self._relay(port, seq) for port in ports]

@@ -228,6 +228,25 @@ class RemoteEnd:
         payload, buffers, fds = self.node.pack(data, ports, None)
         self.send(payload, ports, buffers, fds)
 
+    def prepare(self, data: Any, ports: Any) -> tuple[bytes, list[int], Fds | None]:
+        """`data` (a clone whose transferred ports are `ports`), packed (`Node.pack`), before
+        the sender detaches anything.
+
+        Raises:
+            DataCloneError: the wire cannot carry `data` (nothing changed).
+        """
+        return self.node.pack(data, ports, None)
+
+    def send_prepared(self, prepared: tuple[bytes, list[int], Fds | None], ports: Any) -> None:
+        """Send what `prepare` packed, its ports committed; if that fails, its fds close."""
+        payload, buffers, fds = prepared
+        try:
+            self.send(payload, ports, buffers, fds)
+        except BaseException:
+            if fds:
+                fds.close()
+            raise
+
     def send(self, payload: bytes, ports: Any, buffers: list[int], fds: Fds | None) -> None:
         """Send a packed message (`Node.pack`): its ports leave for the peer's node."""
         node = self.node
