@@ -12,10 +12,6 @@ closed got a prefix (D2); a peer's close came after every message its end had po
 that was refused detached nothing (D3); nothing posted on a stale port arrived anywhere; and
 every node is back to the routes it started with (no forward, no end left behind).
 
-Then the issue's journey: a port going parent -> A -> B -> parent, and A -> B directly, while
-its peer keeps posting and closes during the move; and the rule for order across *different*
-ports (what the docs state).
-
 The worker processes start once per test and serve every example of it (the examples are
 independent: each starts from nothing and closes all it made). They run in a trio run on a
 thread of their own, which the test's examples call into. After each test no child process
