@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import warnings
 from abc import ABCMeta
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Final, NoReturn, Protocol, cast, final
 
@@ -154,10 +154,20 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
         doomed = target is not None and any(
             type(item) is MessagePort and item._core is peer_core for item, _ in moves
         )
-        if not (target is None or doomed or foreign or type(target) is PortCore):
-            wire = getattr(type(target), "prepare", None)
-            if wire is not None:  # a stand-in for a peer elsewhere, which may refuse more
-                _post_over_the_wire(target, data, moves)  # type: ignore[arg-type]
+        if not (target is None or doomed or foreign):
+            if type(target) is not PortCore:
+                if getattr(type(target), "prepare", None) is not None:  # a peer elsewhere,
+                    wire = cast(_Wire, target)  # whose wire may refuse what clone took
+                    _post_over_the_wire(wire.prepare, wire.send_prepared, data, moves)
+                    return
+            elif target.sink is not None and hasattr(target.sink, "check"):
+                core_target = target  # kept here, sent to a reader elsewhere (a home)
+                _post_over_the_wire(
+                    cast(_Home, target.sink).check,
+                    lambda _, shells: core_target.deliver(data, shells),
+                    data,
+                    moves,
+                )
                 return
         commit(moves)
         ports = tuple(shell for _, shell in moves if type(shell) is MessagePort)
@@ -436,13 +446,23 @@ class _Wire(Protocol):
         """Send what `prepare` made, once the ports are committed."""
 
 
+class _Home(Protocol):
+    """A core's sink that sends what is queued to a reader in another node (a `HomeEnd`)."""
+
+    def check(self, data: Any, ports: tuple[Any, ...]) -> None:
+        """Raises `DataCloneError` if the wire cannot carry `data`; changes nothing."""
+
+
 def _post_over_the_wire(
-    target: _Wire, data: object, moves: list[tuple[Transferable, Transferable]]
+    prepare: Callable[[Any, tuple[Any, ...]], Any],
+    send: Callable[[Any, tuple[Any, ...]], None],
+    data: object,
+    moves: list[tuple[Transferable, Transferable]],
 ) -> None:
-    """Post `data` to a peer in another node: encoded before anything is detached, so a
-    refusal of the wire detaches nothing (D3). The clone refers to the shells: the moved
-    buffers' storage goes into theirs first (and back on a refusal), and the ports' shells
-    are lent their cores while the encoder checks them."""
+    """Post `data` where the wire carries it: encoded (`prepare`) before anything is
+    detached, so a refusal of the wire detaches nothing (D3); then `send`. The clone refers
+    to the shells: the moved buffers' storage goes into theirs first (and back on a
+    refusal), and the ports' shells are lent their cores while the encoder checks them."""
     buffers = [move for move in moves if type(move[1]) is not MessagePort]
     ports = [move for move in moves if type(move[1]) is MessagePort]
     shells = tuple(cast(MessagePort, shell) for _, shell in ports)
@@ -450,7 +470,7 @@ def _post_over_the_wire(
     for (original, _), shell in zip(ports, shells, strict=True):
         shell._core = cast(MessagePort, original)._core
     try:
-        prepared = target.prepare(data, shells)
+        prepared = prepare(data, shells)
     except BaseException:
         for original, moved in buffers:
             moved._transfer_commit(original)  # back where they were
@@ -459,7 +479,7 @@ def _post_over_the_wire(
         for shell in shells:
             shell._core = None
     commit(ports)
-    target.send_prepared(prepared, shells)
+    send(prepared, shells)
 
 
 def _refuse_run_ports(items: list[Transferable]) -> None:

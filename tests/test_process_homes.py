@@ -14,7 +14,7 @@ import pytest
 import trio
 from _homed_actors import drain, echo, forwarder, keeper, mover, reader, tells_types
 
-from actors import MessageChannel, MessagePort, Restart, ask, open_supervisor
+from actors import DataCloneError, MessageChannel, MessagePort, Restart, ask, open_supervisor
 
 pytestmark = pytest.mark.usefixtures("logs")
 
@@ -145,13 +145,13 @@ class _OddZone(datetime.tzinfo):
         return None
 
 
-async def test_a_message_the_wire_refuses_at_a_slot_port_is_a_messageerror(
-    logs: list[dict[str, Any]],
-) -> None:
-    """A message posted to a process actor's slot port is cloned in the parent (clone takes
-    it) and encoded when it is sent to the child: if the wire refuses it then, the actor
-    gets a messageerror in its place, the parent logs `message_not_sendable`, and the ports
-    it carried close at once (their peers see their close, not a garbage collection)."""
+async def test_a_message_the_wire_refuses_at_a_slot_port(logs: list[dict[str, Any]]) -> None:
+    """A post to a process actor's slot port with a transfer list the wire refuses raises
+    `DataCloneError` at the sender, nothing detached (D3), as for any port in another
+    process (while the actor's process runs). Without a transfer list (nothing to detach)
+    the message is queued in the parent and encoded only when it is sent to the child:
+    refused then, the actor gets a messageerror in its place, and the parent logs
+    `message_not_sendable`."""
     inbox, report, carried = MessageChannel(), MessageChannel(), MessageChannel()
     when = datetime.datetime(2020, 1, 1, tzinfo=_OddZone())
     with trio.fail_after(15):
@@ -159,14 +159,17 @@ async def test_a_message_the_wire_refuses_at_a_slot_port_is_a_messageerror(
             sup.spawn(
                 tells_types, inbox.port2, report.port2, process=True, restart=Restart.TEMPORARY
             )
-            inbox.port1.post_message({"when": when}, [carried.port2])
-            inbox.port1.post_message("after")
+            inbox.port1.post_message("up?")
+            assert (await report.port1.receive()).data == ("message", "up?", 0)
+            with pytest.raises(DataCloneError, match="tzinfo"):
+                inbox.port1.post_message({"when": when}, [carried.port2])
+            assert not carried.port2.statistics().transferred
+            inbox.port1.post_message({"when": when})
+            inbox.port1.post_message("with a port", [carried.port2])
             assert (await report.port1.receive()).data == ("messageerror", None, 0)
-            assert (await report.port1.receive()).data == ("message", "after", 0)
-            with pytest.raises(trio.EndOfChannel):
-                await carried.port1.receive()
-            assert carried.port2.statistics().transferred
+            assert (await report.port1.receive()).data == ("message", "with a port", 1)
             inbox.port1.close()
+            carried.port1.close()
     assert [e["event"] for e in logs if e["event"] == "message_not_sendable"] == [
         "message_not_sendable"
     ]

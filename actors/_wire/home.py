@@ -33,7 +33,8 @@ from typing import Any, Final, final
 from .._log import logger
 from .._ports import MessagePort, _close_ports_in
 from .._queue import CLOSE, LAGGED, MESSAGE_ERROR, PortCore
-from .fds import Fds
+from . import codec
+from .fds import MAX_FDS, Fds
 from .frames import ACK, MOVED_ACK, USER
 from .frames import CLOSE as F_CLOSE
 from .node import ACK_EVERY, EARLY_WINDOW, Node, new_name, next_ack
@@ -172,6 +173,15 @@ class HomeEnd:
         return f"<HomeEnd {self.cid:x} {self.state} for {self.core.id} at {self.location:x}>"
 
     # -- the core's items, to the reader --------------------------------------------------
+
+    def check(self, data: Any, ports: tuple[Any, ...]) -> None:
+        """Whether the wire can carry `data` (whose transferred ports are `ports`), for a
+        sender that has not detached anything yet: it is queued here and encoded later.
+
+        Raises:
+            DataCloneError: it cannot (nothing changed).
+        """
+        codec.encode(data, list(ports), [], MAX_FDS)  # buffers in memfds are not copied
 
     def pushed(self) -> None:
         """An item was queued at the core: send it (and any before it not yet sent)."""
