@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import warnings
 from abc import ABCMeta
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any, Final, NoReturn, final
+from typing import Any, Final, NoReturn, Protocol, cast, final
 
 import attrs
 import trio
@@ -154,6 +154,21 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
         doomed = target is not None and any(
             type(item) is MessagePort and item._core is peer_core for item, _ in moves
         )
+        if not (target is None or doomed or foreign):
+            if type(target) is not PortCore:
+                if getattr(type(target), "prepare", None) is not None:  # a peer elsewhere,
+                    wire = cast(_Wire, target)  # whose wire may refuse what clone took
+                    _post_over_the_wire(wire.prepare, wire.send_prepared, data, moves)
+                    return
+            elif target.sink is not None and hasattr(target.sink, "check"):
+                core_target = target  # kept here, sent to a reader elsewhere (a home)
+                _post_over_the_wire(
+                    cast(_Home, target.sink).check,
+                    lambda _, shells: core_target.deliver(data, shells),
+                    data,
+                    moves,
+                )
+                return
         commit(moves)
         ports = tuple(shell for _, shell in moves if type(shell) is MessagePort)
         if target is None or doomed:
@@ -416,6 +431,57 @@ def _transferred_from_outside() -> RuntimeError:
         "trio.from_thread.run_sync(port.post_message, message, transfer))",
         done="was listed in a transfer list",
     )
+
+
+class _Wire(Protocol):
+    """A peer in another node (the transport layer's `RemoteEnd`): what it sends is encoded
+    for the wire, which may refuse what clone accepted."""
+
+    def prepare(self, data: Any, ports: tuple[Any, ...]) -> Any:
+        """`data` (a clone whose transferred ports are `ports`), encoded; changes nothing.
+
+        Raises:
+            DataCloneError: the wire cannot carry it.
+        """
+
+    def send_prepared(self, prepared: Any, ports: tuple[Any, ...]) -> None:
+        """Send what `prepare` made, once the ports are committed."""
+
+
+class _Home(Protocol):
+    """A core's sink that sends what is queued to a reader in another node (a `HomeEnd`)."""
+
+    def check(self, data: Any, ports: tuple[Any, ...]) -> None:
+        """Raises `DataCloneError` if the wire cannot carry `data`; changes nothing."""
+
+
+def _post_over_the_wire(
+    prepare: Callable[[Any, tuple[Any, ...]], Any],
+    send: Callable[[Any, tuple[Any, ...]], None],
+    data: object,
+    moves: list[tuple[Transferable, Transferable]],
+) -> None:
+    """Post `data` where the wire carries it: encoded (`prepare`) before anything is
+    detached, so a refusal of the wire detaches nothing (D3); then `send`. The clone refers
+    to the shells: the moved buffers' storage goes into theirs first (and back on a
+    refusal), and the ports' shells are lent their cores while the encoder checks them."""
+    buffers = [move for move in moves if type(move[1]) is not MessagePort]
+    ports = [move for move in moves if type(move[1]) is MessagePort]
+    shells = tuple(cast(MessagePort, shell) for _, shell in ports)
+    commit(buffers)
+    for (original, _), shell in zip(ports, shells, strict=True):
+        shell._core = cast(MessagePort, original)._core
+    try:
+        prepared = prepare(data, shells)
+    except BaseException:
+        for original, moved in buffers:
+            moved._transfer_commit(original)  # back where they were
+        raise
+    finally:
+        for shell in shells:
+            shell._core = None
+    commit(ports)
+    send(prepared, shells)
 
 
 def _refuse_run_ports(items: list[Transferable]) -> None:

@@ -80,3 +80,45 @@ async def eager_sender(out: actors.MessagePort, report: actors.MessagePort, coun
 async def echo(inbox: actors.MessagePort) -> None:
     async for event in inbox:
         event.reply(event.data)
+
+
+async def tells_types(inbox: actors.MessagePort, report: actors.MessagePort) -> None:
+    """Reports the type, data and number of ports of each event at `inbox`, until it closes."""
+    while True:
+        try:
+            event = await inbox.receive()
+        except trio.EndOfChannel:
+            return
+        report.post_message((event.type, event.data, len(event.ports)))
+
+
+async def forwarder(inbox: actors.MessagePort, report: actors.MessagePort) -> None:
+    """The first message at `inbox` carries `target`; the ports of every later one go on to
+    it, in a message of their own (and `report` hears of each)."""
+    target = (await inbox.receive()).ports[0]
+    async for event in inbox:
+        target.post_message(event.data, list(event.ports))
+        report.post_message(("forwarded", event.data[0], os.getpid()))
+
+
+async def drain(inbox: actors.MessagePort, report: actors.MessagePort) -> None:
+    """The first message at `inbox` carries `source`; each message there is `(tag, n)` with a
+    port, from which it reads numbers until it has `n` or the port closes, reporting
+    `("done", tag, numbers read, whether they came in order)`, then closes it."""
+    source = (await inbox.receive()).ports[0]
+
+    async def read(tag: int, port: actors.MessagePort, n: int) -> None:
+        got: list[int] = []
+        try:
+            async for event in port:
+                got.append(event.data)
+                if len(got) == n:
+                    break
+        finally:
+            report.post_message(("done", tag, len(got), got == list(range(len(got)))))
+            port.close()
+
+    async with trio.open_nursery() as nursery:
+        async for event in source:
+            tag, n = event.data
+            nursery.start_soon(read, tag, event.ports[0], n)

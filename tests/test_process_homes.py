@@ -4,6 +4,7 @@ had read and kept close; a slot port it moved on lives on without it."""
 
 from __future__ import annotations
 
+import datetime
 import os
 import signal
 from pathlib import Path
@@ -11,9 +12,9 @@ from typing import Any
 
 import pytest
 import trio
-from _homed_actors import echo, keeper, mover, reader
+from _homed_actors import drain, echo, forwarder, keeper, mover, reader, tells_types
 
-from actors import MessageChannel, MessagePort, Restart, ask, open_supervisor
+from actors import DataCloneError, MessageChannel, MessagePort, Restart, ask, open_supervisor
 
 pytestmark = pytest.mark.usefixtures("logs")
 
@@ -145,3 +146,93 @@ async def test_what_a_process_actor_has_read_is_not_counted_as_queued() -> None:
         assert handle.statistics().queued == 0
         assert sup.tree().children[0].queued == 0
         channel.port1.close()
+
+
+class _OddZone(datetime.tzinfo):
+    """A tzinfo that clone copies in-process, but the wire cannot carry."""
+
+    def utcoffset(self, dt: datetime.datetime | None) -> datetime.timedelta:
+        return datetime.timedelta(hours=1)
+
+    def dst(self, dt: datetime.datetime | None) -> None:
+        return None
+
+
+async def test_a_message_the_wire_refuses_at_a_slot_port(logs: list[dict[str, Any]]) -> None:
+    """A post to a process actor's slot port with a transfer list the wire refuses raises
+    `DataCloneError` at the sender, nothing detached (D3), as for any port in another
+    process (while the actor's process runs). Without a transfer list (nothing to detach)
+    the message is queued in the parent and encoded only when it is sent to the child:
+    refused then, the actor gets a messageerror in its place, and the parent logs
+    `message_not_sendable`."""
+    inbox, report, carried = MessageChannel(), MessageChannel(), MessageChannel()
+    when = datetime.datetime(2020, 1, 1, tzinfo=_OddZone())
+    with trio.fail_after(15):
+        async with open_supervisor() as sup:
+            sup.spawn(
+                tells_types, inbox.port2, report.port2, process=True, restart=Restart.TEMPORARY
+            )
+            inbox.port1.post_message("up?")
+            assert (await report.port1.receive()).data == ("message", "up?", 0)
+            with pytest.raises(DataCloneError, match="tzinfo"):
+                inbox.port1.post_message({"when": when}, [carried.port2])
+            assert not carried.port2.statistics().transferred
+            inbox.port1.post_message({"when": when})
+            inbox.port1.post_message("with a port", [carried.port2])
+            assert (await report.port1.receive()).data == ("messageerror", None, 0)
+            assert (await report.port1.receive()).data == ("message", "with a port", 1)
+            inbox.port1.close()
+            carried.port1.close()
+    assert [e["event"] for e in logs if e["event"] == "message_not_sendable"] == [
+        "message_not_sendable"
+    ]
+    assert children() == []
+
+
+@pytest.mark.parametrize("attempt", range(4))  # the kill lands at another point each time
+async def test_ports_on_their_way_through_a_killed_process_close_or_arrive_whole(
+    attempt: int,
+) -> None:
+    """The parent posts ports to process A's slot port, each the end of a stream the parent
+    keeps posting on; A passes each on to process B; A is SIGKILLed while it does. Whatever
+    A had passed on and whatever it had not: each stream either arrives at B whole, in
+    order, or closes at both ends after a prefix (its move through A had not settled when A
+    died, so what was sent its old way may be lost with A); no sender waits for ever."""
+    rounds, n = 8, 3000
+    to_a, from_a, to_b, from_b, link = (MessageChannel() for _ in range(5))
+    with trio.fail_after(30):
+        async with open_supervisor() as sup:
+            a = sup.spawn(
+                forwarder, to_a.port2, from_a.port2, process=True, restart=Restart.TEMPORARY
+            )
+            b = sup.spawn(drain, to_b.port2, from_b.port2, process=True, restart=Restart.TEMPORARY)
+            to_b.port1.post_message("source", [link.port2])
+            to_a.port1.post_message("target", [link.port1])
+
+            async def stream(port: MessagePort) -> None:
+                for i in range(n):
+                    port.post_message(i)
+                    if i % 10 == 0:
+                        await trio.lowlevel.checkpoint()
+                with pytest.raises(trio.EndOfChannel):  # B closes it once it has all, or
+                    await port.receive()  # it broke: never a wait for ever
+
+            async with trio.open_nursery() as streams:
+                for tag in range(rounds):
+                    channel = MessageChannel()
+                    to_a.port1.post_message((tag, n), [channel.port2])
+                    streams.start_soon(stream, channel.port1)
+                # A is passing them on: now it dies
+                assert (await from_a.port1.receive()).data[0] == "forwarded"
+                os.kill(a.pid or 0, signal.SIGKILL)
+            await b.wait()  # its source was A's: closed with A, so B is done once all are
+            reports = [
+                (await from_b.port1.receive()).data for _ in range(from_b.port1.statistics().queued)
+            ]
+            for port in (to_a.port1, from_a.port1, to_b.port1, from_b.port1):
+                port.close()
+            sup.cancel()
+    assert reports, "B got none of the ports"
+    assert all(in_order for _, _, _, in_order in reports), reports
+    assert all(count <= n for _, _, count, _ in reports), reports
+    assert children() == []

@@ -40,6 +40,7 @@ from actors._wire.frames import (
     ACK,
     BYE,
     CLOSE,
+    DONE,
     HEADER,
     LOST,
     MAX_FDS,
@@ -227,7 +228,23 @@ def test_a_header_with_random_fields_is_a_frame_or_a_frame_error(
             "a descriptor too long",
         ),
         ([P, C, CLOSE, CID_PC, 0], "a CLOSE without last"),
-        ([P, C, MOVED, CID_PC, 0, None, C], "a MOVED to nil"),
+        ([P, C, MOVED, CID_PC, 0, None, C, 1], "a MOVED to nil"),
+        ([P, C, MOVED, CID_PC, 0, D, C], "a MOVED without its move number"),
+        ([P, C, MOVED_ACK, CID_PC, 0, 3], "a MOVED_ACK without its move and forward"),
+        ([P, C, MOVED_ACK, CID_PC, 0, 3, 1, None], "a MOVED_ACK for a forward at nil"),
+        ([P, C, DONE, CID_PC, 0], "a DONE without its move number"),
+        (
+            [P, C, USER, CID_PC, 0, 1, b"", [[*descriptor(9), None, 0, 1, 0]], False],
+            "a descriptor with moves but not the forwards they left",
+        ),
+        (
+            [P, C, USER, CID_PC, 0, 1, b"", [[*descriptor(9), None, 0, 1, 0, [[1, C]]]], False],
+            "a forward left behind that is not [hops, node, last]",
+        ),
+        (
+            [P, C, USER, CID_PC, 0, 1, b"", [[*descriptor(9), None, 0, "1", 0, []]], False],
+            "a move number that is a str",
+        ),
         ([P, C, ROUTES, [C, "G"]], "a route that is not a name"),
         ([P, C, NODE_LOST, C], "lost nodes that are not an array"),
         ([P, C, BYE, 0], "a BYE with a field"),
@@ -498,16 +515,26 @@ def as_list(*parts: st.SearchStrategy[Any]) -> st.SearchStrategy[list[Any]]:
 
 
 DESCRIPTOR: st.SearchStrategy[list[Any]] = st.deferred(
-    lambda: as_list(
-        maybe(CIDS),
-        maybe(ENDS),
-        maybe(st.none() | NAMES),
-        maybe(INTS),
-        maybe(INTS),
-        st.lists(QUEUED, max_size=2),
-        st.lists(EARLY, max_size=1),
-        maybe(st.none() | INTS),
-    )
+    lambda: st.tuples(
+        as_list(
+            maybe(CIDS),
+            maybe(ENDS),
+            maybe(st.none() | NAMES),
+            maybe(INTS),
+            maybe(INTS),
+            st.lists(QUEUED, max_size=2),
+            st.lists(EARLY, max_size=1),
+            maybe(st.none() | INTS),
+        ),
+        st.just([])  # or with its moves: a cursor, asks, and the forwards its moves left
+        | as_list(
+            maybe(st.none() | INTS),
+            maybe(INTS),
+            maybe(INTS),
+            maybe(INTS),
+            st.lists(as_list(maybe(INTS), maybe(NAMES), maybe(INTS)), max_size=2),
+        ),
+    ).map(lambda parts: parts[0] + parts[1])
 )
 QUEUED = as_list(
     maybe(st.sampled_from([0, 1, 2])), maybe(PAYLOADS), st.lists(DESCRIPTOR, max_size=1)
@@ -516,8 +543,9 @@ EARLY = as_list(maybe(INTS), PAYLOADS, st.lists(DESCRIPTOR, max_size=1), maybe(s
 FIELDS = {  # (`garbage_frames` puts a value of another type in one of them, now and then)
     USER: as_list(CIDS, ENDS, INTS, PAYLOADS, st.lists(DESCRIPTOR, max_size=2), st.booleans()),
     CLOSE: as_list(CIDS, ENDS, INTS),
-    MOVED: as_list(CIDS, ENDS, NAMES, NAMES),
-    MOVED_ACK: as_list(CIDS, ENDS, INTS),
+    MOVED: as_list(CIDS, ENDS, NAMES, NAMES, INTS),
+    MOVED_ACK: as_list(CIDS, ENDS, INTS, INTS, NAMES),
+    DONE: as_list(CIDS, ENDS, INTS),
     ACK: as_list(CIDS, ENDS, INTS),
     LOST: as_list(CIDS, ENDS),
     REHOMED: as_list(CIDS, ENDS, NAMES, INTS),
@@ -775,16 +803,17 @@ async def test_a_close_after_a_seq_no_peer_sent_breaks_its_channel(logs: list[An
 
 
 async def test_frames_for_ends_that_are_not_here_are_dropped(logs: list[Any]) -> None:
-    """CLOSE, LOST, MOVED, ACK, MOVED_ACK, REHOMED and USER for ends P does not have change
+    """CLOSE, LOST, MOVED, ACK, MOVED_ACK, DONE, REHOMED and USER for ends P does not have change
     nothing (the ports a USER carries close, so their peers hear of it); the link stays."""
     async with tree() as t:
         peer = waiting_at_c(t, 0x6200)
         for kind, *fields in [
             (CLOSE, 7),
             (LOST,),
-            (MOVED, D, C),
+            (MOVED, D, C, 1),
             (ACK, 5),
-            (MOVED_ACK, 1),
+            (MOVED_ACK, 1, 1, C),
+            (DONE, 1),
             (REHOMED, D, 0),
             (USER, 1, payload("lost"), [descriptor(0x6200)], False),
         ]:

@@ -11,9 +11,11 @@ and fields:
   `(cid, end)`; `ask` asks for a read acknowledgement (ACK); `buffers` are the lengths of its
   shared buffers, whose fds come with the frame (`fds.py` says in which order).
 - CLOSE `cid, end, last`: the peer of `(cid, end)` closed after its message `last`.
-- MOVED `cid, end, location, forward`: the peer of `(cid, end)` moved to `location`; the node
-  `forward` forwards what it sent there before.
-- MOVED_ACK `cid, end, last`: for the forward of `(cid, end)`: the peer sent it up to `last`.
+- MOVED `cid, end, location, forward, hops`: the peer of `(cid, end)` moved to `location`, its
+  move number `hops`; the node `forward` forwards what it sent there before.
+- MOVED_ACK `cid, end, last, hops, forward`: the peer of `(cid, end)` had sent up to `last`
+  (-1: it was gone) when it heard of the move `hops`, which left a forward at `forward`.
+- DONE `cid, end, hops`: the forward of `(cid, end)` left by its move `hops` can go.
 - ACK `cid, end, read`: the peer of `(cid, end)` has read up to `read`.
 - LOST `cid, end`: the peer of `(cid, end)` is gone, unannounced.
 - REHOMED `cid, end, location, after`: the homed peer of `(cid, end)` lives at `location` now;
@@ -24,11 +26,13 @@ and fields:
 
 ROUTES, NODE_LOST and BYE are about the link: a node sends them only to its neighbour. A
 descriptor is how a port travels inside a USER frame (`node.py` says what it means):
-`[cid, end, location, send, recv, queued, early, closing, cursor, asked]` (the last two may be
-left off), with `queued` a list of `[kind, payload, descriptors, buffers]` (kind 0 a
-message, 1 a messageerror, 2 the close; `buffers` left off when it has none) and `early` a
-list of `[seq, payload, descriptors, ask, buffers, fds]` (the last two left off when it came
-with no fds; `fds` how many of the frame's fds are its, its ports' messages' too);
+`[cid, end, location, send, recv, queued, early, closing, cursor, asked, hops, peer_hops,
+behind]` (the last five, or three, may be left off), with `queued` a list of `[kind, payload,
+descriptors, buffers]` (kind 0 a message, 1 a messageerror, 2 the close; `buffers` left off
+when it has none), `early` a list of `[seq, payload, descriptors, ask, buffers, fds]` (the
+last two left off when it came with no fds; `fds` how many of the frame's fds are its, its
+ports' messages' too), and `behind` a list of `[hops, node, last]` (the forwards its moves
+left that it has not released);
 `location`, `closing` and `cursor` may be nil. `buffers` is a list of lengths, one to
 `MAX_FDS` of them (none too in an early message).
 
@@ -49,6 +53,7 @@ __all__ = [
     "ACK",
     "BYE",
     "CLOSE",
+    "DONE",
     "LOST",
     "HEADER",
     "MAX_FDS",
@@ -77,7 +82,8 @@ REHOMED: Final = 7
 ROUTES: Final = 8  # from here on, the kinds about the link itself
 NODE_LOST: Final = 9
 BYE: Final = 10
-KINDS: Final = frozenset(range(USER, BYE + 1))
+DONE: Final = 11  # about an end again
+KINDS: Final = frozenset(range(USER, DONE + 1))
 
 MAX_FRAME: Final = 256 * 1024 * 1024
 """The largest frame a link accepts (256 MiB): a peer that claims more breaks the framing."""
@@ -192,7 +198,7 @@ def _descriptors(items: list[Any], depth: int) -> bool:
     for d in items:
         if not (
             type(d) is list
-            and 8 <= len(d) <= 10
+            and (8 <= len(d) <= 10 or len(d) == 13)
             and type(d[0]) is int
             and _end(d[1])
             and (d[2] is None or type(d[2]) is int)
@@ -203,6 +209,7 @@ def _descriptors(items: list[Any], depth: int) -> bool:
             and (d[7] is None or type(d[7]) is int)
             and (len(d) < 9 or d[8] is None or type(d[8]) is int)
             and (len(d) < 10 or type(d[9]) is int)
+            and (len(d) < 13 or _behind(d))
         ):
             return False
         for q in d[5]:
@@ -232,11 +239,24 @@ def _descriptors(items: list[Any], depth: int) -> bool:
     return True
 
 
-def _end_and_int(f: list[Any]) -> bool:  # CLOSE, MOVED_ACK, ACK
+def _behind(d: list[Any]) -> bool:
+    return (
+        type(d[10]) is int
+        and type(d[11]) is int
+        and type(d[12]) is list
+        and all(type(b) is list and len(b) == 3 and all(type(n) is int for n in b) for b in d[12])
+    )
+
+
+def _end_and_three_ints(f: list[Any]) -> bool:  # MOVED, MOVED_ACK
+    return len(f) == 8 and type(f[3]) is int and _end(f[4]) and all(type(n) is int for n in f[5:])
+
+
+def _end_and_int(f: list[Any]) -> bool:  # CLOSE, ACK, DONE
     return len(f) == 6 and type(f[3]) is int and _end(f[4]) and type(f[5]) is int
 
 
-def _end_and_two_ints(f: list[Any]) -> bool:  # MOVED, REHOMED
+def _end_and_two_ints(f: list[Any]) -> bool:  # REHOMED
     return (
         len(f) == 7 and type(f[3]) is int and _end(f[4]) and type(f[5]) is int and type(f[6]) is int
     )
@@ -257,14 +277,15 @@ def _bye(f: list[Any]) -> bool:
 _SHAPES: Final[dict[int, Callable[[list[Any]], bool]]] = {
     USER: _user,
     CLOSE: _end_and_int,
-    MOVED: _end_and_two_ints,
-    MOVED_ACK: _end_and_int,
+    MOVED: _end_and_three_ints,
+    MOVED_ACK: _end_and_three_ints,
     ACK: _end_and_int,
     LOST: _lost,
     REHOMED: _end_and_two_ints,
     ROUTES: _names,
     NODE_LOST: _names,
     BYE: _bye,
+    DONE: _end_and_int,
 }
 
 

@@ -33,7 +33,8 @@ from typing import Any, Final, final
 from .._log import logger
 from .._ports import MessagePort, _close_ports_in
 from .._queue import CLOSE, LAGGED, MESSAGE_ERROR, PortCore
-from .fds import Fds
+from . import codec
+from .fds import MAX_FDS, Fds
 from .frames import ACK, MOVED_ACK, USER
 from .frames import CLOSE as F_CLOSE
 from .node import ACK_EVERY, EARLY_WINDOW, Node, new_name, next_ack
@@ -107,6 +108,7 @@ class HomeEnd:
         "ack_asked",
         "ack_due",
         "ack_upto",
+        "behind",
         "carried",
         "carrier",
         "cid",
@@ -120,6 +122,7 @@ class HomeEnd:
         "node",
         "out_read",
         "page",
+        "peer_hops",
         "port",
         "read",
         "recv_seq",
@@ -156,6 +159,8 @@ class HomeEnd:
         self.cursor = page.allocate()
         self.carried: dict[int, list[HomeEnd]] = {}  # seq -> relays of that message's ports
         self.carrier: tuple[HomeEnd, int] | None = None  # for a PENDING relay
+        self.peer_hops = 0  # the reader's move number, as of the news of where it is
+        self.behind = None  # (as a RemoteEnd's: a home never moves, so it leaves no forward)
         node.ends[self.cid, 0] = self  # type: ignore[assignment]
         core.sink = self
         core.enabled = False
@@ -169,6 +174,15 @@ class HomeEnd:
 
     # -- the core's items, to the reader --------------------------------------------------
 
+    def check(self, data: Any, ports: tuple[Any, ...]) -> None:
+        """Whether the wire can carry `data` (whose transferred ports are `ports`), for a
+        sender that has not detached anything yet: it is queued here and encoded later.
+
+        Raises:
+            DataCloneError: it cannot (nothing changed).
+        """
+        codec.encode(data, list(ports), [], MAX_FDS)  # buffers in memfds are not copied
+
     def pushed(self) -> None:
         """An item was queued at the core: send it (and any before it not yet sent)."""
         queue = self.core.queue
@@ -177,7 +191,7 @@ class HomeEnd:
             data, ports, _ = queue[-1]
             if data is not CLOSE and data is not LAGGED and not (sent and queue[-2][0] is CLOSE):
                 self.sent = sent + 1
-                self._send(data, ports)
+                self._send(data, ports, sent)
                 return
         while self.sent < len(queue):
             if self.closing_sent():
@@ -191,7 +205,7 @@ class HomeEnd:
                 return
             if data is LAGGED:  # never queued while a sink reads (drop_oldest refuses)
                 continue
-            self._send(data, ports)
+            self._send(data, ports, self.sent - 1)
         if self.state == FREE:
             self._forget(self.send_seq - 1)
 
@@ -199,7 +213,8 @@ class HomeEnd:
         queue = self.core.queue
         return self.sent > 0 and queue[self.sent - 1][0] is CLOSE
 
-    def _send(self, data: Any, ports: Any) -> None:
+    def _send(self, data: Any, ports: Any, index: int) -> None:
+        """Send the item at `index` of the queue (`data` and `ports`) to the reader."""
         node = self.node
         seq = self.send_seq
         self.send_seq = seq + 1
@@ -213,7 +228,10 @@ class HomeEnd:
                 payload, buffers, fds = node.pack(data, ports, None, share=True)
             except Exception as exc:  # cloned here, but the wire carries less: say so
                 logger(port=self.core.id).warning("message_not_sendable", reason=repr(exc))
-                payload = b""
+                payload = b""  # a messageerror over there, and here for a next incarnation;
+                queue = self.core.queue  # its ports will never arrive: they close now
+                queue[index] = (MESSAGE_ERROR, (), queue[index][2])
+                _close_ports_in([(data, ports, 0)])
             else:
                 if ports:
                     relays = [self._relay(port, seq) for port in ports]
@@ -221,7 +239,8 @@ class HomeEnd:
                     descriptors = [relay.descriptor() for relay in relays]
         # A message with buffers in memfds asks to hear as soon as it is read: until then
         # this queue maps their memory (large, by definition), even after the reader let go.
-        ask = bool(buffers) or seq - self.ack_asked >= ACK_EVERY
+        # So does one with ports: until then their relays stay here, even once closed.
+        ask = bool(buffers) or bool(relays) or seq - self.ack_asked >= ACK_EVERY
         if ask:
             self.ack_asked = seq
         fields: tuple[object, ...] = (self.cid, 1, seq, payload, descriptors, ask)
@@ -363,16 +382,22 @@ class HomeEnd:
         if self.state != FREE:
             self._forget(max(read, self.page.read(self.cursor) if self.cursor is not None else 0))
 
-    def on_moved(self, location: int, forward: int) -> None:
-        """The reader moved its port on: this becomes a plain relay to where it went."""
-        self.location = location
-        self.node.send(forward, MOVED_ACK, self.cid, 1, self.send_seq - 1)
+    def on_moved(self, location: int, forward: int, hops: int) -> None:
+        """The reader moved its port on: this becomes a plain relay to where it went (news
+        of an older move, passed on late, changes nothing but is answered)."""
+        if hops > self.peer_hops:
+            self.peer_hops = hops
+            self.location = location
+        self.node.send(self.location, MOVED_ACK, self.cid, 1, self.send_seq - 1, hops, forward)
         if self.state != FREE:
             self.state = FREE
             self.carrier = None
             self._release_cursor()
             self._forget(self.send_seq - 1)  # what it had not read went with it
             self.carried.clear()
+
+    def on_moved_ack(self, last: int, hops: int, forward: int) -> None:
+        """A home never moves: no forward of its own to release."""
 
     def on_lost(self) -> None:
         """The reader's node is gone (its process ended, however it ended)."""

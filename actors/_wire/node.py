@@ -13,9 +13,15 @@ The rules (`docs/explanation/processes.md` states them for users):
   arrives after it. Only a move can make frames of one end take two paths.
 - A port moved to another node takes its queue with it (its descriptor). If its peer is
   local, the peer just points to the new place. If its peer is remote, the old place keeps a
-  *forward* that passes on what still comes there, and tells the peer (`MOVED`); the peer
-  answers with the last `seq` it sent the old way (`MOVED_ACK`), and the forward goes once
-  it has passed on every message up to that one (`Forward`).
+  *forward* that passes on what still comes there, and tells the peer (`MOVED`, after the
+  frame that carries the port: the peer may be in it; or the new place tells it, if the
+  peer is there). Each move of an end has a number (`hops`) that these frames name. The
+  peer answers the moved end (at its newest place, so after it arrived) with the last `seq`
+  it sent the old way (`MOVED_ACK`); once the end has received up to that one, or is closed,
+  it releases the forward (`DONE`), as Mojo's proxies are removed. The forwards an end has
+  not released travel with it (`behind` in its descriptor).
+- A node lost while an end still needs a forward there (its move not settled) may have
+  taken messages with it: the channel closes at both ends (`stranded_by`), never a gap.
 - A close is announced with the last `seq` sent (`CLOSE`): the close event comes after every
   message, whatever paths they took.
 - A node that is lost (`NODE_LOST`) takes with it every end it had: their peers get `close`
@@ -50,7 +56,7 @@ from __future__ import annotations
 
 import secrets
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, Final, Protocol, final
 
 import trio
@@ -63,6 +69,8 @@ from . import codec, frames, shm
 from .fds import MAX_FDS, Fds, adopt_shared, close_fds, export_shared, share_shared
 from .frames import (
     ACK,
+    BYE,
+    DONE,
     LOST,
     MOVED,
     MOVED_ACK,
@@ -136,17 +144,20 @@ class RemoteEnd:
         "ack_due",
         "ack_upto",
         "acked",
+        "behind",
         "cid",
         "closing",
         "cursor",
         "drained",
         "early",
         "end",
+        "hops",
         "id",
         "local",
         "location",
         "node",
         "peer",
+        "peer_hops",
         "queue",
         "read",
         "recv_seq",
@@ -164,6 +175,8 @@ class RemoteEnd:
         location: int,
         send_seq: int = 1,
         recv_seq: int = 1,
+        hops: int = 0,
+        peer_hops: int = 0,
     ) -> None:
         self.node = node
         self.local = local
@@ -171,6 +184,12 @@ class RemoteEnd:
         self.cid = cid
         self.end = end  # the local core's end; the remote one is 1 - end
         self.location = location
+        self.hops = hops  # how many times this end moved from node to node
+        self.peer_hops = peer_hops  # ... and its peer, as of the news that it is at `location`
+        # The forwards this end's moves left that it has not released yet: [hops, node,
+        # last], `last` the peer's last message sent the old way (-2: not known yet; -1:
+        # the peer was gone, so until its close is here). None if none.
+        self.behind: list[list[int]] | None = None
         self.send_seq = send_seq  # the seq of the next message sent
         self.recv_seq = recv_seq  # the seq of the next message to deliver
         self.early: dict[int, tuple[Any, ...]] = {}  # came before their turn, by seq:
@@ -209,6 +228,25 @@ class RemoteEnd:
         payload, buffers, fds = self.node.pack(data, ports, None)
         self.send(payload, ports, buffers, fds)
 
+    def prepare(self, data: Any, ports: Any) -> tuple[bytes, list[int], Fds | None]:
+        """`data` (a clone whose transferred ports are `ports`), packed (`Node.pack`), before
+        the sender detaches anything.
+
+        Raises:
+            DataCloneError: the wire cannot carry `data` (nothing changed).
+        """
+        return self.node.pack(data, ports, None)
+
+    def send_prepared(self, prepared: tuple[bytes, list[int], Fds | None], ports: Any) -> None:
+        """Send what `prepare` packed, its ports committed; if that fails, its fds close."""
+        payload, buffers, fds = prepared
+        try:
+            self.send(payload, ports, buffers, fds)
+        except BaseException:
+            if fds:
+                fds.close()
+            raise
+
     def send(self, payload: bytes, ports: Any, buffers: list[int], fds: Fds | None) -> None:
         """Send a packed message (`Node.pack`): its ports leave for the peer's node."""
         node = self.node
@@ -227,6 +265,8 @@ class RemoteEnd:
         if buffers:
             fields = (*fields, buffers)
         node.send(self.location, USER, *fields, fds=fds or None)
+        if ports:
+            node.announce_moves()
 
     def backlog(self) -> int:
         """Messages sent that the peer has not said it read (as far as we know)."""
@@ -255,6 +295,7 @@ class RemoteEnd:
         node = self.node
         node.ends.pop((self.cid, self.end), None)
         node.send(self.location, F_CLOSE, self.cid, 1 - self.end, self.send_seq - 1)
+        self._release(None)
         self._drop_early()
         self.local.reads = None
         if self.drained is not None:
@@ -299,6 +340,8 @@ class RemoteEnd:
         fds: Fds | None,
     ) -> None:
         self.recv_seq += 1
+        if self.behind:
+            self._release(self.recv_seq - 1)
         if ask:
             self.asked(self.recv_seq - 1)
         data, ports = self.node.unpack(payload, descriptors, buffers, fds)
@@ -337,6 +380,7 @@ class RemoteEnd:
         self._peer_gone()
 
     def _peer_gone(self) -> None:
+        self._release(None)
         local = self.local
         self.peer = None
         local.reads = None
@@ -348,10 +392,59 @@ class RemoteEnd:
         if self.drained is not None:
             self.taken()
 
-    def on_moved(self, location: int, forward: int) -> None:
-        """The peer moved to `location`; the forward at `forward` passes on what we sent it."""
-        self.location = location
-        self.node.send(forward, MOVED_ACK, self.cid, 1 - self.end, self.send_seq - 1)
+    def on_moved(self, location: int, forward: int, hops: int) -> None:
+        """The peer moved to `location` (its move number `hops`); the forward it left at
+        `forward` passes on what we sent it. News older than what we know (a forward passed
+        it on, late) does not send us back. The peer hears how far we sent the old way
+        (`MOVED_ACK`, to where it is now as far as we know): it releases the forward once it
+        has had all of that."""
+        if hops > self.peer_hops:
+            self.peer_hops = hops
+            self.location = location
+        last = self.send_seq - 1
+        self.node.send(self.location, MOVED_ACK, self.cid, 1 - self.end, last, hops, forward)
+
+    def on_moved_ack(self, last: int, hops: int, forward: int) -> None:
+        """The peer had sent up to `last` (-1: it was gone) when it heard of our move
+        `hops`, which left a forward at `forward`: release it once we have all that."""
+        for entry in self.behind or ():
+            if entry[0] == hops and entry[1] == forward and entry[2] == -2:
+                entry[2] = last
+                if last >= 0:
+                    self._release(self.recv_seq - 1)
+                return
+
+    def _release(self, received: int | None) -> None:
+        """Release (`DONE`) the forwards whose peer's last message the old way is among the
+        `received` (None: all of them: nothing more comes, this end or its peer is gone)."""
+        behind = self.behind
+        if not behind:
+            return
+        keep = []
+        for entry in behind:
+            hops, forward, last = entry
+            if received is None or 0 <= last <= received:
+                self.node.send(forward, DONE, self.cid, self.end, hops)
+            else:
+                keep.append(entry)
+        self.behind = keep or None
+
+    def stranded_by(self, lost: set[int]) -> None:
+        """A node this end moved through is lost before the move settled: what its peer sent
+        that way may be lost, so the channel ends at both ends (after what arrived in
+        order), rather than miss messages or wait for them for ever."""
+        logger(node=self.node.name).info(
+            "channel_stranded",
+            channel=f"{self.cid:x}/{self.end}",
+            lost=[f"{entry[1]:x}" for entry in self.behind or () if entry[1] in lost],
+        )
+        self._closed_here()
+        self._peer_gone()
+
+    def stranded(self, lost: set[int]) -> bool:
+        """Whether a forward this end has not released is on one of the `lost` nodes: what
+        its peer sent that way may be lost with it."""
+        return any(entry[1] in lost for entry in self.behind or ())
 
     def on_ack(self, read: int) -> None:
         if read > self.acked:
@@ -394,46 +487,18 @@ def next_ack(read: int, upto: int) -> int:
 
 @final
 class Forward:
-    """Where an end that left this node went: what still comes here for it is passed on.
+    """Where an end that left this node went: what still comes here for it is passed on,
+    until the end releases it (`DONE`, naming the move `hops`): once it has had every message
+    its peer sent before it heard of the move, nothing more can come this way."""
 
-    It goes once it has passed on every message the peer sent this way: those from `first`
-    (the end's next message when it left) to `last` (the peer's word, in `MOVED_ACK` or
-    `CLOSE`), but for those that had come early and left with the end. Some of them may
-    still be on their way through an older forward of the same end when the word comes.
+    __slots__ = ("cid", "end", "hops", "peer_location", "to")
 
-    Known hole: an end that comes back to a node it left takes what reaches that node
-    directly, so a forward further on may wait for a message that will never pass it (it
-    stays, passing nothing, until a node is lost). Counting cannot see that; the end
-    confirming what it received (as Mojo's proxies are removed) would.
-    """
-
-    __slots__ = ("cid", "early", "end", "first", "last", "passed", "peer_location", "to")
-
-    def __init__(
-        self,
-        cid: int,
-        end: int,
-        to: int,
-        peer_location: int,
-        first: int = 1,
-        early: Iterable[int] = (),
-    ) -> None:
+    def __init__(self, cid: int, end: int, to: int, peer_location: int, hops: int) -> None:
         self.cid = cid
         self.end = end
         self.to = to  # the node the end moved to
         self.peer_location = peer_location  # where its peer was, as far as we know
-        self.first = first
-        self.early = frozenset(early)
-        self.last: int | None = None  # the last message the peer sent this way, once known
-        self.passed = 0  # messages passed on
-
-    def done(self) -> bool:
-        """Whether every message the peer sent this way has been passed on."""
-        last = self.last
-        if last is None:
-            return False
-        expected = last - self.first + 1 - sum(1 for seq in self.early if seq <= last)
-        return self.passed >= expected
+        self.hops = hops  # the end's move that left it
 
 
 @final
@@ -443,6 +508,7 @@ class Node:
 
     __slots__ = (
         "_loop",
+        "_moving",
         "_pumping",
         "default",
         "ends",
@@ -467,6 +533,7 @@ class Node:
         # (fields, neighbour, fds): to handle, in order
         self._loop: deque[tuple[Sequence[Any], int, Fds | None]] = deque()
         self._pumping = False
+        self._moving: list[tuple[Any, ...]] = []  # MOVED news to send after a port's frame
         # The read cursors shared with the parent node (8-byte counters), for the ends whose
         # messages the parent keeps until they are read (see HomeEnd); None if none.
         self.up_page: memoryview | None = None
@@ -508,6 +575,8 @@ class Node:
         for remote in list(self.ends.values()):
             if remote.location in lost:
                 remote.on_lost()
+            elif remote.behind is not None and remote.stranded(lost):
+                remote.stranded_by(lost)
         for key, forward in list(self.forwards.items()):
             if forward.to in lost or forward.peer_location in lost:
                 del self.forwards[key]
@@ -586,7 +655,7 @@ class Node:
     ) -> None:
         """A frame for another node, from `neighbour`: on to the next hop, never back."""
         dst = fields[0]
-        if fields[2] >= ROUTES:
+        if ROUTES <= fields[2] <= BYE:
             raise FrameError(f"a frame of kind {fields[2]} to pass on to node {dst:x}")
         if dst in self.lost_nodes:  # (we may have said so while it was on its way)
             self._undeliverable(fields, fds)
@@ -622,7 +691,7 @@ class Node:
 
     def _dispatch(self, fields: Sequence[Any], neighbour: int, fds: Fds | None) -> None:
         kind = fields[2]
-        if kind >= ROUTES:  # ROUTES, NODE_LOST, BYE: from the neighbour itself
+        if ROUTES <= kind <= BYE:  # from the neighbour itself
             if fields[1] != neighbour:
                 raise FrameError(f"a frame of kind {kind} from beyond the neighbour")
             if kind == ROUTES:
@@ -638,20 +707,23 @@ class Node:
                 self._forward(forward, fields, fds)
             elif kind == USER:  # an end that is gone: its ports go
                 self.drop(fields[7], _buffers(fields), fds)
-            elif kind == MOVED:  # a gone end: its CLOSE tells the forward how far it went
-                self.send(fields[6], MOVED_ACK, key[0], 1 - key[1], -1)
-            return
+            elif kind == MOVED:  # a gone end: the moved one waits for its close
+                self.send(fields[5], MOVED_ACK, key[0], 1 - key[1], -1, fields[7], fields[6])
+            return  # MOVED_ACK: the end closed, releasing all; DONE: a forward that went
         if kind == USER:
             remote.on_user(fields[5], fields[6], fields[7], fields[8], _buffers(fields), fds)
         elif kind == F_CLOSE:
             remote.on_close(fields[5])
         elif kind == MOVED:
-            remote.on_moved(fields[5], fields[6])
+            remote.on_moved(fields[5], fields[6], fields[7])
         elif kind == ACK:
             remote.on_ack(fields[5])
         elif kind == LOST:
             remote.on_lost()
-        # MOVED_ACK: for a forward that is gone already; REHOMED: not acted on yet
+        elif kind == MOVED_ACK:
+            remote.on_moved_ack(fields[5], fields[6], fields[7])
+        # DONE: for the forward of an earlier visit of the end, back here; REHOMED: not
+        # acted on yet
 
     def _routes(self, names: list[int], neighbour: int) -> None:
         """`neighbour` says `names` are reached through it: nodes new to us, or already
@@ -688,27 +760,16 @@ class Node:
 
     def _forward(self, forward: Forward, fields: Sequence[Any], fds: Fds | None) -> None:
         kind = fields[2]
-        if kind in (MOVED_ACK, F_CLOSE):  # the peer's word: its last message this way
-            last = fields[5]
-            if last >= 0:  # -1: the peer is gone, its CLOSE says how far it went
-                forward.last = last if forward.last is None else max(forward.last, last)
-            if kind == MOVED_ACK:
-                self._forward_done(forward)
-                return
-        elif kind == MOVED:
+        if kind == DONE:
+            if forward.hops == fields[5]:  # (else for an older visit of the end: stale)
+                del self.forwards[forward.cid, forward.end]
+            return
+        if kind == MOVED:
             forward.peer_location = fields[5]
-        elif kind == USER:
-            forward.passed += 1
         passed = Fds(fds.take_all()) if fds else None
         self.send(forward.to, kind, *fields[3:], fds=passed)
         if kind == LOST:  # the peer is gone: nothing more comes this way
-            self.forwards.pop((forward.cid, forward.end), None)
-        else:
-            self._forward_done(forward)
-
-    def _forward_done(self, forward: Forward) -> None:
-        if forward.done():
-            self.forwards.pop((forward.cid, forward.end), None)
+            del self.forwards[forward.cid, forward.end]
 
     # -- ports in frames: descriptors -----------------------------------------------------
 
@@ -740,6 +801,11 @@ class Node:
         self.ends.pop(key, None)
         core.reads = None
         early = [self._early_entry(seq, frame, fds) for seq, frame in sorted(remote.early.items())]
+        stays = dst == self.name  # adopted here again at once: its peer need not know
+        hops = remote.hops if stays else remote.hops + 1
+        behind = list(remote.behind or ())
+        if not stays:
+            behind.append([hops, self.name, -2])
         descriptor = [
             remote.cid,
             remote.end,
@@ -751,14 +817,29 @@ class Node:
             remote.closing,
             None,  # no cursor: only a port its parent keeps has one
             remote.ack_upto,  # asks not answered yet: the new place answers them
+            hops,
+            remote.peer_hops,
+            behind,
         ]
-        forward = Forward(
-            remote.cid, remote.end, dst, remote.location, remote.recv_seq, remote.early
-        )
-        forward.last = remote.closing  # a peer that closed sends nothing after it
-        self.forwards[key] = forward
-        self.send(remote.location, MOVED, remote.cid, 1 - remote.end, dst, self.name)
+        if stays:
+            return descriptor
+        self.forwards[key] = Forward(remote.cid, remote.end, dst, remote.location, hops)
+        # The news follows the frame that carries the port (`announce_moves`): its answer
+        # then finds the port there (the peer may be in that very frame, too). A port that
+        # goes to its peer's node carries the news itself (`adopt` tells the peer): so it
+        # cannot be lost with this node if it dies right after the frame.
+        if remote.location != dst:
+            self._moving.append(
+                (remote.location, MOVED, remote.cid, 1 - remote.end, dst, self.name, hops)
+            )
         return descriptor
+
+    def announce_moves(self) -> None:
+        """Tell the peers of the ports just described where they went (`MOVED`): called once
+        the frame that carries them is sent."""
+        moving, self._moving = self._moving, []
+        for dst, kind, *fields in moving:
+            self.send(dst, kind, *fields)
 
     def _early_entry(self, seq: int, frame: tuple[Any, ...], fds: Fds) -> list[Any]:
         """An early frame `(payload, descriptors, ask, buffers, fds)`, for a descriptor:
@@ -842,8 +923,9 @@ class Node:
                 nothing taken from `fds`.
         """
         cid, end, location, send_seq, recv_seq, queued, early, closing = descriptor[:8]
-        cursor = descriptor[8] if len(descriptor) >= 9 else None
-        asked = descriptor[9] if len(descriptor) == 10 else 0
+        cursor = descriptor[8] if len(descriptor) > 8 else None
+        asked = descriptor[9] if len(descriptor) > 9 else 0
+        hops, peer_hops, behind = descriptor[10:13] if len(descriptor) > 10 else (0, 0, [])
         for i, item in enumerate(queued):
             if item[0] == 2 and (location is not None or i != len(queued) - 1):
                 raise Unadoptable("a close before the end of a queue")
@@ -853,6 +935,10 @@ class Node:
             _check_adoptable(self, cid, end, send_seq, recv_seq, early, closing)
             if not 0 <= asked < SEQ_LIMIT:
                 raise Unadoptable(f"asked to acknowledge {asked}: out of range")
+            if not (0 <= hops < SEQ_LIMIT and 0 <= peer_hops < SEQ_LIMIT):
+                raise Unadoptable(f"move numbers {hops}, {peer_hops} out of range")
+            if not all(0 < h <= hops and -2 <= last < SEQ_LIMIT for h, _, last in behind):
+                raise Unadoptable("forwards left behind by moves it did not make")
             if cursor is not None and page is not None and location == self.default:
                 if not 0 <= cursor < len(page):
                     raise Unadoptable(f"a read cursor {cursor} outside the cursor page")
@@ -861,9 +947,11 @@ class Node:
         core = PortCore(self.token)
         port: MessagePort = MessagePort._create(core)
         if location is not None:  # first, so that the queue's ports cannot claim its place
-            remote = RemoteEnd(self, core, cid, end, location, send_seq, recv_seq)
+            remote = RemoteEnd(self, core, cid, end, location, send_seq, recv_seq, hops, peer_hops)
             core.peer = remote
             remote.closing = closing
+            # Those here are gone already: the end is back where it left them.
+            remote.behind = [list(e) for e in behind if e[1] != self.name] or None
         queue = core.queue
         for item in queued:  # the queue's fds come first, then the early messages'
             kind, payload, descriptors = item[0], item[1], item[2]
@@ -891,8 +979,18 @@ class Node:
             remote.asked(min(asked, remote.read + ACK_EVERY))
             remote.ack_upto = asked
         remote.cursor = cursor
+        if location == self.name and remote.behind:  # its peer is here: the news is ours
+            forward = remote.behind[-1]
+            if forward[0] == hops and forward[2] == -2:
+                self.send(self.name, MOVED, cid, 1 - end, self.name, forward[1], hops)
         if closing is not None:
             remote._maybe_closed()
+        lost = self.lost_nodes
+        if lost and remote.peer is not None:  # news it missed on its way here
+            if location in lost:
+                remote.on_lost()
+            elif remote.stranded(lost):
+                remote.stranded_by(lost)
         return port
 
     def unpack(
