@@ -34,10 +34,11 @@ from .._log import logger
 from .._ports import MessagePort, _close_ports_in
 from .._queue import CLOSE, LAGGED, MESSAGE_ERROR, PortCore
 from . import codec
+from .ends import ACK_EVERY, EARLY_WINDOW, next_ack
 from .fds import MAX_FDS, Fds
 from .frames import ACK, MOVED_ACK, USER
 from .frames import CLOSE as F_CLOSE
-from .node import ACK_EVERY, EARLY_WINDOW, Node, new_name, next_ack
+from .node import Node, new_name
 
 __all__ = ["CursorPage", "HomeEnd"]
 
