@@ -2,10 +2,9 @@
 
 A channel whose two ends live on different nodes gets an id `cid`; its ends are `(cid, 0)`
 and `(cid, 1)`. Each end that lives here has a `RemoteEnd` (`ends.py`): the `peer` its local
-core posts to,
-which numbers what it sends (`seq`, from 1, per direction) and sends it as frames to the node
-where the other end is. Frames for an end arrive in any order after a move, so the receiving
-`RemoteEnd` keeps those that come early and delivers in `seq` order.
+core posts to, which numbers what it sends (`seq`, from 1, per direction) and sends it as
+frames to the node where the other end is. Frames for an end arrive in any order after a
+move, so the receiving `RemoteEnd` keeps those that come early and delivers in `seq` order.
 
 The rules (`docs/explanation/processes.md` states them for users):
 
