@@ -18,7 +18,15 @@ from .frames import CLOSE as F_CLOSE
 if TYPE_CHECKING:
     from .node import Node
 
-__all__ = ["ACK_EVERY", "EARLY_WINDOW", "SEQ_LIMIT", "Forward", "RemoteEnd", "next_ack"]
+__all__ = [
+    "ACK_EVERY",
+    "EARLY_WINDOW",
+    "SEQ_LIMIT",
+    "Forward",
+    "InBySeq",
+    "RemoteEnd",
+    "next_ack",
+]
 
 ACK_EVERY: Final = 128
 """A sender asks for a read acknowledgement every this many messages (flow control)."""
@@ -36,8 +44,43 @@ stays a msgpack integer)."""
 _NO_BUFFERS: Final[list[int]] = []  # never changed: a message with no shared buffers
 
 
+class InBySeq:
+    """What an end that receives numbered messages does with one out of turn: the rule of
+    node.py's docstring, the same for a `RemoteEnd` and a `HomeEnd` (which give the
+    attributes and the method named here)."""
+
+    __slots__ = ()
+
+    recv_seq: int
+    early: dict[int, tuple[Any, ...]]
+    node: Node
+
+    def broken(self, reason: str) -> None:
+        raise NotImplementedError
+
+    def _out_of_turn(
+        self,
+        seq: int,
+        payload: bytes,
+        descriptors: list[Any],
+        ask: bool,
+        buffers: list[int],
+        fds: Fds | None,
+    ) -> None:
+        """Message `seq` came before its turn (kept, up to EARLY_WINDOW ahead), again
+        (dropped), or from a peer that lies (the channel breaks)."""
+        due = self.recv_seq
+        if due < seq <= due + EARLY_WINDOW and seq not in self.early:
+            kept = Fds(fds.take_all()) if fds else None
+            self.early[seq] = (payload, descriptors, ask, buffers, kept)
+            return
+        self.node.drop(descriptors, buffers, fds)  # never delivered: its ports go
+        if seq < 1 or seq > due + EARLY_WINDOW:
+            self.broken(f"message {seq} when {due} is due")
+
+
 @final
-class RemoteEnd:
+class RemoteEnd(InBySeq):
     """A local core's peer when that peer lives on another node: the core posts to it, and
     it receives for the core. It has what the core looks at on a peer (`deliver`, `peer`,
     `queue`, `backlog`, the drain watchers, `thread`, `token`, `id`)."""
@@ -218,15 +261,8 @@ class RemoteEnd:
         """A message for the local core; `fds` (this frame's) are taken, or closed by the
         caller."""
         if seq != self.recv_seq:
-            due = self.recv_seq
-            if due < seq <= due + EARLY_WINDOW and seq not in self.early:
-                kept = Fds(fds.take_all()) if fds else None
-                self.early[seq] = (payload, descriptors, ask, buffers, kept)
-                return
-            self.node.drop(descriptors, buffers, fds)  # never delivered: its ports go
-            if seq < 1 or seq > due + EARLY_WINDOW:
-                self.broken(f"message {seq} when {due} is due")
-            return  # a duplicate
+            self._out_of_turn(seq, payload, descriptors, ask, buffers, fds)
+            return
         self._accept(payload, descriptors, ask, buffers, fds)
         early = self.early
         while early and self.recv_seq in early:

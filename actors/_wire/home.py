@@ -34,7 +34,7 @@ from .._log import logger
 from .._ports import MessagePort, _close_ports_in
 from .._queue import CLOSE, LAGGED, MESSAGE_ERROR, PortCore
 from . import codec
-from .ends import ACK_EVERY, EARLY_WINDOW, next_ack
+from .ends import ACK_EVERY, EARLY_WINDOW, InBySeq, next_ack
 from .fds import MAX_FDS, Fds
 from .frames import ACK, MOVED_ACK, USER
 from .frames import CLOSE as F_CLOSE
@@ -97,7 +97,7 @@ def map_cursor_page(fd: int) -> memoryview:
 
 
 @final
-class HomeEnd:
+class HomeEnd(InBySeq):
     """The peer, across a link, of a reader in another node, for a core that stays here.
 
     It stands where a `RemoteEnd` stands in `Node.ends` (the node hands it the frames of its
@@ -304,15 +304,8 @@ class HomeEnd:
         """A message from the reader; `fds` (its frame's) are taken, or closed by the
         caller."""
         if seq != self.recv_seq:
-            due = self.recv_seq
-            if due < seq <= due + EARLY_WINDOW and seq not in self.early:
-                kept = Fds(fds.take_all()) if fds else None
-                self.early[seq] = (payload, descriptors, ask, buffers, kept)
-                return
-            self.node.drop(descriptors, buffers, fds)  # never delivered: its ports go
-            if seq < 1 or seq > due + EARLY_WINDOW:
-                self.broken(f"message {seq} when {due} is due")
-            return  # a duplicate
+            self._out_of_turn(seq, payload, descriptors, ask, buffers, fds)
+            return
         if ask:
             self._asked(seq)
         self._accept(payload, descriptors, buffers, fds)
