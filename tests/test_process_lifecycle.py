@@ -450,6 +450,38 @@ async def test_tree_shows_a_process_actors_pid() -> None:
 
 # -- the main script ---------------------------------------------------------------------------
 
+
+SPAWNS_ITS_OWN_FUNCTION = textwrap.dedent("""
+    import trio, actors
+
+    async def worker():
+        pass
+
+    async def main():
+        async with actors.open_supervisor() as sup:
+            try:
+                sup.spawn(worker, process=True)
+            except TypeError as error:
+                print(error)
+
+    trio.run(main)
+""")
+"""A program whose __main__ has no file: run by `python -c` or from stdin."""
+
+
+async def python(*args: str, stdin: bytes = b"", cwd: Path | None = None) -> Any:
+    """`python *args` in the checkout's environment, its output captured (never raises)."""
+    return await trio.run_process(
+        [sys.executable, *args],
+        stdin=stdin,
+        capture_stdout=True,
+        capture_stderr=True,
+        env=checkout_env(),
+        cwd=cwd,
+        check=False,
+    )
+
+
 SCRIPT = """
 import os, sys, trio, actors
 
@@ -487,14 +519,7 @@ async def test_function_of_the_main_script_runs_in_a_process(run: str, tmp_path:
     script = tmp_path / "lifecycle_main.py"
     script.write_text(SCRIPT)
     command = [str(script)] if run == "script" else ["-m", script.stem]
-    result = await trio.run_process(
-        [sys.executable, *command],
-        capture_stdout=True,
-        capture_stderr=True,
-        env=checkout_env(),
-        cwd=tmp_path,
-        check=False,
-    )
+    result = await python(*command, cwd=tmp_path)
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout.decode() == "True __mp_main__ True from the main script\n"
 
@@ -502,28 +527,7 @@ async def test_function_of_the_main_script_runs_in_a_process(run: str, tmp_path:
 async def test_function_of_python_c_is_a_type_error_that_says_what_to_do() -> None:
     """A function defined in the __main__ of `python -c` cannot be found by a child: spawn
     raises a TypeError that says to define it in a module."""
-    code = textwrap.dedent("""
-        import trio, actors
-
-        async def worker():
-            pass
-
-        async def main():
-            async with actors.open_supervisor() as sup:
-                try:
-                    sup.spawn(worker, process=True)
-                except TypeError as error:
-                    print(error)
-
-        trio.run(main)
-    """)
-    result = await trio.run_process(
-        [sys.executable, "-c", code],
-        capture_stdout=True,
-        capture_stderr=True,
-        env=checkout_env(),
-        check=False,
-    )
+    result = await python("-c", SPAWNS_ITS_OWN_FUNCTION)
     assert result.returncode == 0, result.stderr.decode()
     out = result.stdout.decode()
     assert "'worker' is defined in __main__, which has no file" in out
@@ -579,14 +583,7 @@ async def test_the_main_script_serves_nested_process_actors_from_the_first_messa
     grandchild and back as itself."""
     script = tmp_path / "nested_main.py"
     script.write_text(NESTED_SCRIPT)
-    result = await trio.run_process(
-        [sys.executable, str(script), "first", "second"],
-        capture_stdout=True,
-        capture_stderr=True,
-        env=checkout_env(),
-        cwd=tmp_path,
-        check=False,
-    )
+    result = await python(str(script), "first", "second", cwd=tmp_path)
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout.decode() == "3 ['first', 'second'] True True\n"
 
@@ -617,14 +614,7 @@ async def test_a_main_script_without_its_guard_crashes_saying_so(tmp_path: Path)
     run it again in the child: the actor crashes, with an error that says to add the guard."""
     script = tmp_path / "unguarded.py"
     script.write_text(UNGUARDED_SCRIPT)
-    result = await trio.run_process(
-        [sys.executable, str(script)],
-        capture_stdout=True,
-        capture_stderr=True,
-        env=checkout_env(),
-        cwd=tmp_path,
-        check=False,
-    )
+    result = await python(str(script), cwd=tmp_path)
     assert result.returncode == 0, result.stderr.decode()
     out = result.stdout.decode()
     assert "started its program when the process actor's process ran it" in out
@@ -633,28 +623,6 @@ async def test_a_main_script_without_its_guard_crashes_saying_so(tmp_path: Path)
 
 async def test_function_of_a_script_read_from_stdin_is_a_type_error() -> None:
     """`python - < script`: its __main__ has no file to run again, so spawn refuses it."""
-    code = textwrap.dedent("""
-        import trio, actors
-
-        async def worker():
-            pass
-
-        async def main():
-            async with actors.open_supervisor() as sup:
-                try:
-                    sup.spawn(worker, process=True)
-                except TypeError as error:
-                    print(error)
-
-        trio.run(main)
-    """)
-    result = await trio.run_process(
-        [sys.executable, "-"],
-        stdin=code.encode(),
-        capture_stdout=True,
-        capture_stderr=True,
-        env=checkout_env(),
-        check=False,
-    )
+    result = await python("-", stdin=SPAWNS_ITS_OWN_FUNCTION.encode())
     assert result.returncode == 0, result.stderr.decode()
     assert "a script read from stdin" in result.stdout.decode()
