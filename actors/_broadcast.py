@@ -97,9 +97,9 @@ class BroadcastChannel(Receiver):
     incarnation, like the ports it makes: it is closed when the incarnation ends.
 
     Also trio's face, as a `trio.abc.ReceiveChannel[MessageEvent]`: `receive()`,
-    `async for` and `async with` (which closes it). With no peer to lose, an `async for`
-    loop never ends by itself: closing the channel from elsewhere makes it raise
-    `trio.ClosedResourceError`.
+    `receive_nowait()`, `async for` and `async with` (which closes it). With no peer to
+    lose, an `async for` loop never ends by itself: closing the channel from elsewhere makes
+    it raise `trio.ClosedResourceError`.
 
     Args:
         name: the channel's name, converted with `str`.

@@ -80,7 +80,8 @@ class MessagePort(Receiver, Transferable, metaclass=_NoPublicConstructor):
     `onmessage`, `onmessageerror`, `onclose`, event listeners) behaves exactly as the HTML
     standard says, with the decisions D1-D10 where it leaves a choice open (listed in
     [Side by side with the web API](../explanation/web-api.md#the-decisions-d1-to-d10));
-    trio's channel face (`receive`, `async for`, `send`, `aclose`) sits beside it.
+    trio's channel face (`receive`, `receive_nowait`, `async for`, `send`, `aclose`) sits
+    beside it.
 
     Each message is delivered once: to the `message` handlers if the port has any when the
     message is dispatched, otherwise to `receive()`.

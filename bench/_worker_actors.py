@@ -103,3 +103,32 @@ async def serve_handler(port: MessagePort, profile_to: str | None = None) -> Non
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(profile_to)
+
+
+async def serve_drain(port: MessagePort) -> None:
+    """``serve`` reading as trio's channels allow: ``await receive()`` for the first message,
+    then ``receive_nowait()`` for what else has arrived (one checkpoint per burst, not per
+    message)."""
+    counting = False
+    count = 0
+    while True:
+        try:
+            event = await port.receive()
+        except trio.EndOfChannel:
+            return
+        while True:
+            data = event.data
+            if counting:
+                if data is None:
+                    port.post_message(count)
+                    counting = False
+                else:
+                    count += 1
+            elif type(data) is int:
+                port.post_message(data)
+            elif data == "count":
+                counting, count = True, 0
+            try:
+                event = port.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break

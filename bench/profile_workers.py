@@ -85,7 +85,7 @@ class Collect:
     def __init__(self) -> None:
         self.out: list[bytes] = []
 
-    def send(self, frame: bytes) -> None:
+    def send(self, frame: bytes, fds: object = None) -> None:
         self.out.append(frame)
 
     def close(self) -> None:

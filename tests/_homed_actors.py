@@ -22,8 +22,9 @@ async def reader(
     talk over the ports inside messages."""
     number = actors.current_actor().incarnation
     if number == 1:
+        nowait, how = how.endswith("-nowait"), how.removesuffix("-nowait")
         for _ in range(take):
-            event = await inbox.receive()
+            event = await take_one(inbox, nowait)
             report.post_message(("got", number, event.data, len(event.ports)))
         report.post_message(("waiting", os.getpid()))
         await control.receive()
@@ -49,6 +50,16 @@ async def mover(inbox: actors.MessagePort, report: actors.MessagePort) -> None:
     """Sends its own slot port `inbox` back to the parent through `report`, then waits."""
     report.post_message(("here is my inbox", os.getpid()), [inbox])
     await trio.sleep_forever()
+
+
+async def take_one(inbox: actors.MessagePort, nowait: bool) -> actors.MessageEvent:
+    """The next message: by `receive_nowait()` if `nowait` and one is there."""
+    if nowait:
+        try:
+            return inbox.receive_nowait()
+        except trio.WouldBlock:
+            pass
+    return await inbox.receive()
 
 
 def die(how: str) -> None:

@@ -236,3 +236,22 @@ async def test_a_channel_an_actor_made_closes_when_its_incarnation_ends() -> Non
     news.post_message("two")
     await settle()
     assert heard == [(2, "one")]
+
+
+async def test_receive_nowait_takes_what_has_arrived_then_would_block() -> None:
+    """receive_nowait(): the messages that arrived, in order, then trio.WouldBlock (never
+    EndOfChannel: a broadcast channel has no peer to lose); closed: ClosedResourceError."""
+    a, b = BroadcastChannel("nowait"), BroadcastChannel("nowait")
+    with pytest.raises(trio.WouldBlock):
+        b.receive_nowait()
+    a.post_message(1)
+    a.post_message(2)
+    assert [b.receive_nowait().data for _ in range(2)] == [1, 2]
+    with pytest.raises(trio.WouldBlock):
+        b.receive_nowait()
+    a.close()
+    with pytest.raises(trio.WouldBlock):
+        b.receive_nowait()
+    b.close()
+    with pytest.raises(trio.ClosedResourceError):
+        b.receive_nowait()

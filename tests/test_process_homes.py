@@ -38,7 +38,7 @@ async def until(port: MessagePort, kind: str) -> tuple[list[Any], Any]:
         before.append(data)
 
 
-@pytest.mark.parametrize("how", ["kill", "exit", "crash"])
+@pytest.mark.parametrize("how", ["kill", "exit", "crash", "kill-nowait"])
 async def test_what_a_dead_process_had_not_read_goes_to_the_next_incarnation(how: str) -> None:
     inbox, report, control = MessageChannel(), MessageChannel(), MessageChannel()
     with trio.fail_after(15):

@@ -659,6 +659,140 @@ async def test_receive_through_trio_from_thread() -> None:
     close_ports(channel)
 
 
+# -- receive_nowait(): trio's MemoryReceiveChannel.receive_nowait -----------------------------
+
+
+async def test_receive_nowait_takes_what_is_queued_in_order_then_would_block() -> None:
+    """receive_nowait() returns the queued messages in order, as receive() would, then raises
+    trio.WouldBlock; it starts the queue (D1), as receive() does."""
+    channel = MessageChannel()
+    for n in range(3):
+        channel.port1.post_message(n)
+    assert channel.port2._core is not None
+    assert not channel.port2._core.enabled
+    events = [channel.port2.receive_nowait() for _ in range(3)]  # the first call starts it
+    assert channel.port2._core.enabled
+    assert [e.data for e in events] == [0, 1, 2]
+    assert all(type(e) is MessageEvent and e.target is channel.port2 for e in events)
+    with pytest.raises(trio.WouldBlock):
+        channel.port2.receive_nowait()
+    assert channel.port2.statistics().queued == 0
+    close_ports(channel)
+
+
+async def test_receive_nowait_is_no_checkpoint() -> None:
+    """receive_nowait() neither yields nor checks for cancellation (trio's *_nowait rule)."""
+    channel = MessageChannel()
+    channel.port2.start()
+    channel.port1.post_message("here")
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        assert channel.port2.receive_nowait().data == "here"  # no Cancelled here
+        with pytest.raises(trio.WouldBlock):
+            channel.port2.receive_nowait()
+        await trio.lowlevel.checkpoint()  # the first checkpoint raises it
+        pytest.fail("not cancelled")
+    assert scope.cancelled_caught
+    close_ports(channel)
+
+
+async def test_receive_nowait_drains_after_receive() -> None:
+    """The draining idiom: await receive() for one, receive_nowait() for the rest, and
+    every message arrives once, in order, with its ports."""
+    channel, carried = MessageChannel(), MessageChannel()
+    got: list[object] = []
+    arrived: list[MessagePort] = []
+    async with trio.open_nursery() as nursery:
+
+        async def drain() -> None:
+            async for event in channel.port2:
+                got.append(event.data)
+                while True:
+                    try:
+                        event = channel.port2.receive_nowait()
+                    except (trio.WouldBlock, trio.EndOfChannel):  # async for sees the end
+                        break
+                    got.append((event.data, len(event.ports)))
+                    arrived.extend(event.ports)
+
+        nursery.start_soon(drain)
+        await trio.testing.wait_all_tasks_blocked()
+        channel.port1.post_message(0)
+        channel.port1.post_message(1, transfer=[carried.port2])
+        for n in range(2, 100):
+            channel.port1.post_message(n)
+        channel.port1.close()
+    assert got == [0, (1, 1), *((n, 0) for n in range(2, 100))]
+    close_ports(carried, arrived)
+
+
+async def test_receive_nowait_gives_end_of_channel_after_the_last_message() -> None:
+    """D4 for receive_nowait(): the messages the closed peer sent, then EndOfChannel, again
+    and again."""
+    channel = MessageChannel()
+    channel.port1.post_message(1)
+    channel.port1.close()
+    assert channel.port2.receive_nowait().data == 1
+    for _ in range(2):
+        with pytest.raises(trio.EndOfChannel):
+            channel.port2.receive_nowait()
+
+
+async def test_receive_nowait_errors_are_receives() -> None:
+    """Closed: ClosedResourceError; with a message handler: BusyResourceError; while a
+    receive() has the head in hand: WouldBlock, and the head is not overtaken."""
+    closed = MessageChannel()
+    closed.port2.close()
+    with pytest.raises(trio.ClosedResourceError):
+        closed.port2.receive_nowait()
+    handled = MessageChannel()
+    handled.port2.onmessage = lambda event: None
+    with pytest.raises(trio.BusyResourceError):
+        handled.port2.receive_nowait()
+    busy = MessageChannel()
+    busy.port1.post_message("head")
+    busy.port1.post_message("next")
+    got: list[object] = []
+    async with trio.open_nursery() as nursery:
+
+        async def receiver() -> None:
+            got.append((await busy.port2.receive()).data)
+
+        nursery.start_soon(receiver)
+        await trio.testing.wait_all_tasks_blocked()  # it holds "head" until its step ends
+        core = busy.port2._core
+        assert core is not None
+        if core.busy:
+            with pytest.raises(trio.WouldBlock):
+                busy.port2.receive_nowait()
+    assert got == ["head"]
+    assert busy.port2.receive_nowait().data == "next"
+    close_ports(closed, handled, busy)
+
+
+async def test_receive_nowait_raises_lagged_like_receive() -> None:
+    """A DROP_OLDEST collection's lagged notice: Lagged once, then the newest messages."""
+    channel = MessageChannel()
+    group = PortCollection([channel.port1], max_queued=2, policy=SlowMemberPolicy.DROP_OLDEST)
+    for n in range(5):
+        group.post_message(n)
+    with pytest.raises(Lagged) as lagged:
+        channel.port2.receive_nowait()
+    assert lagged.value.missed == 3
+    assert [channel.port2.receive_nowait().data for _ in range(2)] == [3, 4]
+    close_ports(channel)
+
+
+async def test_receive_nowait_from_another_thread_is_refused_and_takes_nothing() -> None:
+    channel = MessageChannel()
+    channel.port1.post_message("stays")
+    channel.port2.start()
+    with pytest.raises(RuntimeError, match="receive_nowait"):
+        await trio.to_thread.run_sync(channel.port2.receive_nowait)
+    assert channel.port2.receive_nowait().data == "stays"
+    close_ports(channel)
+
+
 # -- D4. receive() after a close --------------------------------------------------------------
 
 

@@ -1,9 +1,12 @@
 """A link to a neighbouring node over a stream socket (a socketpair to a child process).
 
 Frames go out with their header (`frames.framed`: length and fd count). A frame is written at
-once if the socket takes it and nothing is waiting to go before it (no task switch on the
-common path); otherwise it waits in a buffer that a writer task sends in batches, so a link
-that falls behind sends many frames per system call. A reader task splits what arrives into
+once if the socket takes it and nothing is waiting to go before it: no task switch on the
+common path (a reply leaves as soon as it is sent), and what a process posted just before it
+died abruptly has left. After `IN_A_ROW` such writes the link wakes its writer task, and the
+frames sent until that task has run (a burst without a checkpoint) wait in a buffer that it
+sends in one system call, as do frames the socket has no room for: a link that falls behind
+sends many frames per system call. A reader task splits what arrives into
 frames for the node. A peer that breaks the framing (a length over the limit, a frame that is
 not a frame, fds that no frame announces) is cut off with one log line, and the node loses it
 as if its process had died.
@@ -35,6 +38,9 @@ from .._wire.node import Node
 __all__ = ["SocketLink"]
 
 _CHUNK: Final = 256 * 1024
+IN_A_ROW: Final = 16
+"""Frames a link writes at once, one system call each, before the writer task takes over
+(the frames sent until it has run wait, and go in one system call)."""
 _FD_SIZE: Final = array.array("i").itemsize
 _ROOM: Final = socket.CMSG_SPACE(MAX_FDS * _FD_SIZE)
 _CMSG_CLOEXEC: Final = getattr(socket, "MSG_CMSG_CLOEXEC", 0)
@@ -52,6 +58,7 @@ class SocketLink:
         "_closed",
         "_drained",
         "_fds",
+        "_in_a_row",
         "_out",
         "_raw",
         "_sock",
@@ -72,6 +79,7 @@ class SocketLink:
         self._out: list[bytes] = []  # frames waiting for the writer, in order
         self._fds: dict[int, list[int]] = {}  # the fds of the frame at that index of _out
         self._writing = False  # the writer has frames in hand: nothing may overtake them
+        self._in_a_row = 0  # frames written at once since the writer last ran
         self._wake = trio.Event()
         self._drained: trio.Event | None = None  # set when nothing waits to be written
         self._closed = False
@@ -87,7 +95,7 @@ class SocketLink:
             return
         mine = fds.take_all() if fds else None
         data = framed(frame, len(mine) if mine else 0)
-        if not self._out and not self._writing:
+        if not self._out and not self._writing and self._in_a_row < IN_A_ROW:
             try:
                 sent = self._raw.sendmsg([data], _rights(mine)) if mine else self._raw.send(data)
             except BlockingIOError:
@@ -104,6 +112,9 @@ class SocketLink:
                     close_fds(mine)
                     mine = None
                 if sent == len(data):
+                    self._in_a_row += 1
+                    if self._in_a_row == IN_A_ROW:  # a burst: the writer takes over until
+                        self._wake.set()  # it has run (at the next checkpoint)
                     return
                 data = data[sent:]
         if mine:
@@ -199,6 +210,7 @@ class SocketLink:
     async def _write_all(self) -> None:
         while True:
             while not self._out:
+                self._in_a_row = 0
                 drained, self._drained = self._drained, None
                 if drained is not None:
                     drained.set()
