@@ -17,7 +17,7 @@ from actors import MessagePort
 from actors._process.link import IN_A_ROW, SocketLink
 from actors._queue import PortCore
 from actors._wire import codec, frames
-from actors._wire.frames import USER
+from actors._wire.frames import USER, USERS
 from actors._wire.node import Node, RemoteEnd, new_name
 
 
@@ -47,8 +47,11 @@ async def linked() -> AsyncIterator[tuple[SocketLink, list[MessagePort], socket.
             nursery.cancel_scope.cancel()
 
 
-def arrived(sock: socket.socket, reader: frames.Reader) -> list[tuple[int, Any]]:
-    """The (channel, message) of each USER frame readable now on `sock`."""
+def arrived(
+    sock: socket.socket, reader: frames.Reader, kinds: list[int] | None = None
+) -> list[tuple[int, Any]]:
+    """The (channel, message) of each message readable now on `sock` (in USER and USERS
+    frames); the kind of each frame read is added to `kinds`."""
     got = []
     while True:
         try:
@@ -57,8 +60,12 @@ def arrived(sock: socket.socket, reader: frames.Reader) -> list[tuple[int, Any]]
             return got
         for frame, _ in reader.feed(data):
             fields = frames.decode(frame)
+            if kinds is not None:
+                kinds.append(fields[2])
             if fields[2] == USER:
                 got.append((fields[3], codec.decode(fields[6], [], [])))
+            elif fields[2] == USERS:
+                got.extend((fields[3], codec.decode(p, [], [])) for p in fields[6])
 
 
 async def test_frames_go_at_once_then_a_burst_goes_in_one_write() -> None:
@@ -77,7 +84,9 @@ async def test_frames_go_at_once_then_a_burst_goes_in_one_write() -> None:
         assert link.sent == written  # the burst waits for the writer
         assert arrived(theirs, reader) == []
         await trio.testing.wait_all_tasks_blocked()
-        assert [m for _, m in arrived(theirs, reader)] == list(range(100))
+        kinds: list[int] = []
+        assert [m for _, m in arrived(theirs, reader, kinds)] == list(range(100))
+        assert kinds == [USERS]  # one frame for the burst
         port.post_message("after")  # the writer has run: the next one goes at once again
         assert [m for _, m in arrived(theirs, reader)] == ["after"]
 

@@ -52,6 +52,7 @@ from actors._wire.frames import (
     REHOMED,
     ROUTES,
     USER,
+    USERS,
     FrameError,
     Reader,
     framed,
@@ -248,6 +249,15 @@ def test_a_header_with_random_fields_is_a_frame_or_a_frame_error(
         ([P, C, ROUTES, [C, "G"]], "a route that is not a name"),
         ([P, C, NODE_LOST, C], "lost nodes that are not an array"),
         ([P, C, BYE, 0], "a BYE with a field"),
+        ([P, C, USERS, CID_PC, 0, 1, [], []], "a USERS frame of no message"),
+        ([P, C, USERS, CID_PC, 0, 1, [b"", "text"], []], "a USERS payload that is str"),
+        ([P, C, USERS, CID_PC, 0, 1, [b""], [1]], "an ask past the payloads"),
+        ([P, C, USERS, CID_PC, 0, 1, [b""], [-1]], "an ask below 0"),
+        ([P, C, USERS, CID_PC, 0, 1, [b""], [True]], "an ask that is a bool"),
+        ([P, C, USERS, CID_PC, 0, 1, [b""], False], "asks that are not an array"),
+        ([P, C, USERS, CID_PC, 2, 1, [b""], []], "a USERS end that is neither 0 nor 1"),
+        ([P, C, USERS, CID_PC, 0, 1, [b""]], "a USERS frame without asks"),
+        ([P, C, USERS, CID_PC, 0, 1, [b""], [], 0], "a USERS frame with a field more"),
     ],
 )
 def test_fields_of_the_wrong_shape_are_a_frame_error(fields: list[Any], why: str) -> None:
@@ -316,6 +326,33 @@ def test_a_user_frame_is_checked_the_same_in_either_array_form(
     body = b"".join(_pack(v) for v in fields)
     outcomes = []
     for head in (bytes([0x90 + len(fields)]), b"\xdc\x00" + bytes([len(fields)])):
+        try:
+            outcomes.append(list(frames.decode(head + body)))
+        except FrameError:
+            outcomes.append(None)
+    assert outcomes[0] == outcomes[1]
+    event("a frame" if outcomes[0] is not None else "not a frame")
+
+
+@given(
+    st.sampled_from([USERS, MOVED, MOVED_ACK]) | st.integers(0, 13),
+    st.tuples(
+        st.integers(0, 2**64 - 1) | st.booleans(),
+        st.sampled_from([0, 1, 2]),
+        st.integers(-(2**63), 2**64 - 1),
+        st.lists(st.binary(max_size=3) | st.text(max_size=1), max_size=3) | SCALARS,
+        st.lists(st.integers(-1, 3) | st.booleans(), max_size=3) | SCALARS,
+    ),
+)
+def test_a_users_frame_is_checked_the_same_in_either_array_form(
+    kind: int, fields: tuple[Any, ...]
+) -> None:
+    """Arrays of eight (USERS, and MOVED and MOVED_ACK, which share their head byte) are
+    checked the same whether msgspec's typed decoder or the field-by-field check sees them."""
+    values = (P, C, kind, *fields)
+    body = b"".join(_pack(v) for v in values)
+    outcomes = []
+    for head in (b"\x98", b"\xdc\x00\x08"):
         try:
             outcomes.append(list(frames.decode(head + body)))
         except FrameError:
@@ -542,6 +579,9 @@ QUEUED = as_list(
 EARLY = as_list(maybe(INTS), PAYLOADS, st.lists(DESCRIPTOR, max_size=1), maybe(st.booleans()))
 FIELDS = {  # (`garbage_frames` puts a value of another type in one of them, now and then)
     USER: as_list(CIDS, ENDS, INTS, PAYLOADS, st.lists(DESCRIPTOR, max_size=2), st.booleans()),
+    USERS: as_list(
+        CIDS, ENDS, INTS, st.lists(PAYLOADS, min_size=1, max_size=3), st.lists(INTS, max_size=2)
+    ),
     CLOSE: as_list(CIDS, ENDS, INTS),
     MOVED: as_list(CIDS, ENDS, NAMES, NAMES, INTS),
     MOVED_ACK: as_list(CIDS, ENDS, INTS, INTS, NAMES),
@@ -636,8 +676,12 @@ def test_a_payload_that_does_not_decode_is_a_messageerror_and_the_link_stays(
             assert isinstance(sender.peer, RemoteEnd)
             for data in payloads:
                 sender.peer.send(data, [], [], None)
+            remote = sender.peer  # and the same payloads again, in one USERS frame
+            first = remote.send_seq
+            remote.send_seq += len(payloads)
+            t.from_c(frame(P, C, USERS, remote.cid, 1 - remote.end, first, payloads, [0]))
             t.c_p.post_message("after")
-            for data in payloads:
+            for data in payloads * 2:
                 event = await t.p_c.receive()
                 try:
                     expected = codec.decode(data, ())
@@ -777,6 +821,40 @@ async def test_a_sequence_number_out_of_the_window_breaks_its_channel(logs: list
         with pytest.raises(trio.EndOfChannel):
             await t.p_g.receive()
         assert len(events(logs, "channel_broken")) == 2
+        assert t.c_link_up
+        assert not events(logs, "link_broken")
+        await t.check_healthy()
+
+
+async def test_a_users_frame_is_its_user_frames_one_after_the_other(logs: list[Any]) -> None:
+    """A USERS frame follows the same rules as the USER frames it stands for: its messages
+    ahead of their turn wait, repeats are dropped, one past the window breaks the channel
+    (once: those after it find the channel gone), and one for an end that is not here is
+    dropped; the link goes on."""
+    async with tree() as t:
+
+        def users(seq: int, *data: object, cid: int = CID_PC) -> None:
+            t.from_c(frame(P, C, USERS, cid, 0, seq, [payload(d) for d in data], []))
+
+        users(3, "third", "fourth")
+        await trio.testing.wait_all_tasks_blocked()
+        end = t.p.ends[CID_PC, 0]
+        assert sorted(end.early) == [3, 4]
+        users(1, "first", "second", "third, again")
+        assert [(await t.p_c.receive()).data for _ in range(4)] == [
+            "first",
+            "second",
+            "third",
+            "fourth",
+        ]
+        users(0x6600, "nobody's", cid=0x6600)  # no such end here: dropped
+        assert not events(logs, "channel_broken")
+        users(5, "fifth")
+        users(6 + EARLY_WINDOW, "past the window", "after it")
+        assert (await t.p_c.receive()).data == "fifth"
+        with pytest.raises(trio.EndOfChannel):
+            await t.p_c.receive()
+        assert len(events(logs, "channel_broken")) == 1
         assert t.c_link_up
         assert not events(logs, "link_broken")
         await t.check_healthy()

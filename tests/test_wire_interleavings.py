@@ -236,21 +236,27 @@ def test_any_order_of_frames_keeps_every_direction_and_leaves_no_route(
 
 
 def test_step_links_deliver_one_frame_at_a_time() -> None:
-    """The fuzzer's links hold frames until delivered (else it would test nothing new)."""
+    """The fuzzer's links hold frames until delivered (else it would test nothing new), and
+    batch plain messages of one channel into one USERS frame."""
 
     async def main() -> None:
         nodes, links = step_tree([None, 0])
         here, there = bridge(nodes[0], nodes[1])
+        carried = MessageChannel()
         here.post_message(1)
         here.post_message(2)
+        here.post_message(3, [carried.port2])  # a port: a USER frame of its own
         waiting = [link for link in links if link.pending]
         assert len(waiting) == 1
         assert len(waiting[0].pending) == 2
         assert there.statistics().queued == 0
         waiting[0].step()
-        assert there.statistics().queued == 1
+        assert there.statistics().queued == 2
         pump(links)
-        assert [(await there.receive()).data for _ in range(2)] == [1, 2]
+        got = [(await there.receive()) for _ in range(3)]
+        assert [event.data for event in got] == [1, 2, 3]
+        for port in (carried.port1, *got[2].ports):
+            port.close()
         here.close()
         there.close()
         pump(links)

@@ -31,13 +31,15 @@ from typing import Final, final
 import trio
 
 from .._log import logger
+from .._wire import frames
 from .._wire.fds import Fds, close_fds
-from .._wire.frames import MAX_FDS, FrameError, Reader, framed
+from .._wire.frames import MAX_FDS, USER, USERS, FrameError, Reader, framed
 from .._wire.node import Node
 
 __all__ = ["SocketLink"]
 
 _CHUNK: Final = 256 * 1024
+_BATCH_BYTES: Final = 256 * 1024  # a USERS frame is closed once its payloads reach this
 IN_A_ROW: Final = 16
 """Frames a link writes at once, one system call each, before the writer task takes over
 (the frames sent until it has run wait, and go in one system call)."""
@@ -55,6 +57,7 @@ class SocketLink:
     """One node's side of a stream socket to a neighbouring node."""
 
     __slots__ = (
+        "_batch",
         "_closed",
         "_drained",
         "_fds",
@@ -77,6 +80,7 @@ class SocketLink:
         self._raw = sock  # for a write that does not wait (from sync code)
         self._sock = trio.socket.from_stdlib_socket(sock)
         self._out: list[bytes] = []  # frames waiting for the writer, in order
+        self._batch: _Batch | None = None  # messages of one channel after `_out`, to go as one
         self._fds: dict[int, list[int]] = {}  # the fds of the frame at that index of _out
         self._writing = False  # the writer has frames in hand: nothing may overtake them
         self._in_a_row = 0  # frames written at once since the writer last ran
@@ -93,6 +97,8 @@ class SocketLink:
             if fds:
                 fds.close()
             return
+        if self._batch is not None:  # it goes before this frame
+            self._close_batch()
         mine = fds.take_all() if fds else None
         data = framed(frame, len(mine) if mine else 0)
         if not self._out and not self._writing and self._in_a_row < IN_A_ROW:
@@ -122,9 +128,52 @@ class SocketLink:
         self._out.append(data)
         self._wake.set()
 
+    def send_user(
+        self, dst: int, src: int, cid: int, end: int, seq: int, payload: bytes, ask: bool
+    ) -> None:
+        """A message with no ports and no shared buffers (`Node.send_user`): written at once
+        as a USER frame when a frame would be; otherwise it waits with the messages of its
+        channel sent right before it, to go in one USERS frame."""
+        if self._closed:
+            return
+        batch = self._batch
+        if batch is not None:
+            if (
+                batch.next == seq
+                and batch.cid == cid
+                and batch.end == end
+                and batch.dst == dst
+                and batch.size < _BATCH_BYTES
+            ):
+                if ask:
+                    batch.asks.append(seq - batch.first)
+                batch.payloads.append(payload)
+                batch.next = seq + 1
+                batch.size += len(payload)
+                return
+            self._close_batch()
+        elif not self._out and not self._writing and self._in_a_row < IN_A_ROW:
+            self.send(frames.encode(dst, src, USER, cid, end, seq, payload, [], ask))
+            return
+        self._batch = _Batch(dst, src, cid, end, seq, payload, ask)
+        self._wake.set()
+
+    def _close_batch(self) -> None:
+        """The open batch goes to the end of `_out`, as one frame."""
+        batch = self._batch
+        assert batch is not None
+        self._batch = None
+        dst, src, cid, end, first = batch.dst, batch.src, batch.cid, batch.end, batch.first
+        if len(batch.payloads) == 1:
+            ask = bool(batch.asks)
+            frame = frames.encode(dst, src, USER, cid, end, first, batch.payloads[0], [], ask)
+        else:
+            frame = frames.encode(dst, src, USERS, cid, end, first, batch.payloads, batch.asks)
+        self._out.append(framed(frame))
+
     async def flush(self) -> None:
         """Wait until everything sent so far has been written to the socket."""
-        if (self._out or self._writing) and not self._closed:
+        if (self._out or self._writing or self._batch is not None) and not self._closed:
             if self._drained is None:
                 self._drained = trio.Event()
             await self._drained.wait()
@@ -148,6 +197,7 @@ class SocketLink:
             self._closed = True
             self._raw.close()
             self._out = []
+            self._batch = None
             fds, self._fds = self._fds, {}
             for unsent in fds.values():
                 close_fds(unsent)
@@ -209,6 +259,8 @@ class SocketLink:
 
     async def _write_all(self) -> None:
         while True:
+            if self._batch is not None:
+                self._close_batch()
             while not self._out:
                 self._in_a_row = 0
                 drained, self._drained = self._drained, None
@@ -218,6 +270,8 @@ class SocketLink:
                     return
                 await self._wake.wait()
                 self._wake = trio.Event()
+                if self._batch is not None:
+                    self._close_batch()
             batch, self._out = self._out, []
             fds, self._fds = self._fds, {}
             self._writing = True
@@ -273,6 +327,24 @@ async def _sendmsg(sock: trio.socket.SocketType, view: memoryview, fds: list[int
                 raise
         await trio.sleep(delay)
         delay = min(delay * 2, 0.1)
+
+
+@final
+class _Batch:
+    """Messages `first`, `first + 1`, ... of the end `(cid, end)` at node `dst`, waiting to go
+    in one USERS frame (`asks`: the offsets of those that ask for a read acknowledgement)."""
+
+    __slots__ = ("asks", "cid", "dst", "end", "first", "next", "payloads", "size", "src")
+
+    def __init__(
+        self, dst: int, src: int, cid: int, end: int, seq: int, payload: bytes, ask: bool
+    ) -> None:
+        self.dst, self.src, self.cid, self.end = dst, src, cid, end
+        self.first = seq
+        self.next = seq + 1
+        self.payloads = [payload]
+        self.asks = [0] if ask else []
+        self.size = len(payload)
 
 
 def _holds_too_many(held: int, reader: Reader) -> bool:

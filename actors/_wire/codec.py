@@ -72,27 +72,11 @@ def encode(
             detached object.
     """
     t = type(message)
-    try:  # the fast paths: a scalar, a tuple of scalars, a dict of str to scalars
-        if t in _ATOMS:
-            data = _pack(message)
-            return (data, transfer) if not transfer else (data, _checked(transfer))
-        if t is tuple:
-            for v in message:  # type: ignore[attr-defined]
-                if type(v) not in _ATOMS:
-                    break
-            else:
-                data = _pack(message)
-                return (data, transfer) if not transfer else (data, _checked(transfer))
-        elif t is dict:
-            for k, v in message.items():  # type: ignore[attr-defined]
-                if type(k) is not str or type(v) not in _ATOMS:
-                    break
-            else:
-                data = _pack(message)
-                return (data, transfer) if not transfer else (data, _checked(transfer))
-    except (OverflowError, UnicodeEncodeError):  # beyond 64 bits, or lone surrogates
-        if t in _ATOMS:
-            return _pack(leaves.atom(message)), _checked(transfer)  # type: ignore[arg-type]
+    data = plain(message)
+    if data is not None:
+        return (data, transfer) if not transfer else (data, _checked(transfer))
+    if t in _ATOMS:  # beyond 64 bits, or lone surrogates
+        return _pack(leaves.atom(message)), _checked(transfer)  # type: ignore[arg-type]
     write = leaves.ENCODERS.get(t)
     if write is None:
         return _encode(message, transfer, shared, room), _checked(transfer)
@@ -103,6 +87,29 @@ def encode(
 
 
 _ATOMS: Final = ATOMS
+
+
+def plain(message: object) -> bytes | None:
+    """The bytes of a message that is plain msgpack (a scalar, a tuple of scalars, a dict of
+    str to scalars), as `encode` would give them; `None` for any other message (then call
+    `encode`). It holds no transferable, so it never raises."""
+    t = type(message)
+    try:
+        if t in _ATOMS:
+            return _pack(message)
+        if t is tuple:
+            for v in message:  # type: ignore[attr-defined]
+                if type(v) not in _ATOMS:
+                    return None
+            return _pack(message)
+        if t is dict:
+            for k, v in message.items():  # type: ignore[attr-defined]
+                if type(k) is not str or type(v) not in _ATOMS:
+                    return None
+            return _pack(message)
+    except (OverflowError, UnicodeEncodeError):  # beyond 64 bits, or lone surrogates
+        return None
+    return None
 
 
 def _checked(transfer: list[Transferable]) -> list[Transferable]:

@@ -11,6 +11,7 @@ import trio
 
 from .._log import logger
 from .._queue import CLOSE, PortCore
+from . import codec
 from .fds import Fds
 from .frames import ACK, DONE, MOVED_ACK, USER
 from .frames import CLOSE as F_CLOSE
@@ -171,6 +172,15 @@ class RemoteEnd(InBySeq):
         if data is CLOSE:
             self._closed_here()
             return
+        payload = None if ports else codec.plain(data)
+        if payload is not None:  # plain data: no ports, no buffers, nothing to check
+            seq = self.send_seq
+            self.send_seq = seq + 1
+            ask = seq - self.ack_asked >= ACK_EVERY
+            if ask:
+                self.ack_asked = seq
+            self.node.send_user(self.location, self.cid, 1 - self.end, seq, payload, ask)
+            return
         payload, buffers, fds = self.node.pack(data, ports, None)
         self.send(payload, ports, buffers, fds)
 
@@ -198,15 +208,18 @@ class RemoteEnd(InBySeq):
         node = self.node
         seq = self.send_seq
         self.send_seq = seq + 1
+        ask = seq - self.ack_asked >= ACK_EVERY
+        if ask:
+            self.ack_asked = seq
+        if not ports and not buffers and not fds:  # the common case: it may go in a batch
+            node.send_user(self.location, self.cid, 1 - self.end, seq, payload, ask)
+            return
         if ports:
             if fds is None:
                 fds = Fds()  # the queued messages of its ports may share buffers too
             descriptors = [node.describe(port, self.location, fds) for port in ports]
         else:
             descriptors = []
-        ask = seq - self.ack_asked >= ACK_EVERY
-        if ask:
-            self.ack_asked = seq
         fields: tuple[object, ...] = (self.cid, 1 - self.end, seq, payload, descriptors, ask)
         if buffers:
             fields = (*fields, buffers)

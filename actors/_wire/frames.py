@@ -10,6 +10,10 @@ and fields:
 - USER `cid, end, seq, payload, descriptors, ask[, buffers]`: a message for the end
   `(cid, end)`; `ask` asks for a read acknowledgement (ACK); `buffers` are the lengths of its
   shared buffers, whose fds come with the frame (`fds.py` says in which order).
+- USERS `cid, end, seq, payloads, asks`: messages `seq`, `seq + 1`, ... for the end
+  `(cid, end)`, one payload each, none with ports or shared buffers: what USER frames of them
+  would say, in one frame (a link that falls behind batches them); `asks` are the offsets, in
+  `payloads`, of those that ask for a read acknowledgement.
 - CLOSE `cid, end, last`: the peer of `(cid, end)` closed after its message `last`.
 - MOVED `cid, end, location, forward, hops`: the peer of `(cid, end)` moved to `location`, its
   move number `hops`; the node `forward` forwards what it sent there before.
@@ -65,6 +69,7 @@ __all__ = [
     "REHOMED",
     "ROUTES",
     "USER",
+    "USERS",
     "FrameError",
     "Reader",
     "decode",
@@ -83,7 +88,8 @@ ROUTES: Final = 8  # from here on, the kinds about the link itself
 NODE_LOST: Final = 9
 BYE: Final = 10
 DONE: Final = 11  # about an end again
-KINDS: Final = frozenset(range(USER, DONE + 1))
+USERS: Final = 12
+KINDS: Final = frozenset(range(USER, USERS + 1))
 
 MAX_FRAME: Final = 256 * 1024 * 1024
 """The largest frame a link accepts (256 MiB): a peer that claims more breaks the framing."""
@@ -107,9 +113,22 @@ _decode_user = msgspec.msgpack.Decoder(
 _decode_user_buffers = msgspec.msgpack.Decoder(
     tuple[int, int, Literal[1], int, Literal[0, 1], int, bytes, list[Any], bool, _Lengths]
 ).decode
+_decode_users = msgspec.msgpack.Decoder(
+    tuple[
+        int,
+        int,
+        Literal[12],
+        int,
+        Literal[0, 1],
+        int,
+        Annotated[list[bytes], msgspec.Meta(min_length=1)],
+        list[Annotated[int, msgspec.Meta(ge=0)]],
+    ]
+).decode
 _TYPED: Final = {
     b"\x99": _decode_user,  # the head of a msgpack array of nine: a USER frame's
     b"\x9a": _decode_user_buffers,  # of ten: a USER frame's with shared buffers
+    b"\x98": _decode_users,  # of eight: a USERS frame's (or MOVED's, MOVED_ACK's: slow way)
 }
 
 
@@ -135,15 +154,18 @@ def decode(frame: bytes) -> Sequence[Any]:
             of that kind (their number and types, a descriptor's too).
     """
     typed = _TYPED.get(frame[:1])
-    if typed is not None:  # most likely USER: msgspec checks its types as it decodes
+    if typed is not None:  # most likely USER(S): msgspec checks its types as it decodes
         try:
             user: tuple[Any, ...] = typed(frame)
         except (msgspec.DecodeError, RecursionError):
             pass  # the slow way says what is wrong
         else:
-            if not user[7] or _descriptors(user[7], 1):
+            kind = user[2]
+            if kind == USER and (not user[7] or _descriptors(user[7], 1)):
                 return user
-            raise FrameError(f"a frame of kind {USER} without the fields of its kind")
+            if kind == USERS and _offsets(user[7], len(user[6])):
+                return user
+            raise FrameError(f"a frame of kind {kind} without the fields of its kind")
     try:
         fields = _decode(frame)
     except (msgspec.DecodeError, RecursionError) as exc:
@@ -181,6 +203,25 @@ def _user(f: list[Any]) -> bool:
         and (len(f) == 9 or _lengths(f[9]))
         and (not f[7] or _descriptors(f[7], 1))
     )
+
+
+def _users(f: list[Any]) -> bool:
+    return (
+        len(f) == 8
+        and type(f[3]) is int
+        and _end(f[4])
+        and type(f[5]) is int
+        and type(f[6]) is list
+        and len(f[6]) > 0
+        and all(type(p) is bytes for p in f[6])
+        and type(f[7]) is list
+        and _offsets(f[7], len(f[6]))
+    )
+
+
+def _offsets(value: list[Any], count: int) -> bool:
+    """A USERS frame's asks: offsets into its `count` payloads."""
+    return all(type(n) is int and 0 <= n < count for n in value)
 
 
 def _lengths(value: object, least: int = 1) -> bool:
@@ -276,6 +317,7 @@ def _bye(f: list[Any]) -> bool:
 
 _SHAPES: Final[dict[int, Callable[[list[Any]], bool]]] = {
     USER: _user,
+    USERS: _users,
     CLOSE: _end_and_int,
     MOVED: _end_and_three_ints,
     MOVED_ACK: _end_and_three_ints,

@@ -192,7 +192,16 @@ class HomeEnd(InBySeq):
             data, ports, _ = queue[-1]
             if data is not CLOSE and data is not LAGGED and not (sent and queue[-2][0] is CLOSE):
                 self.sent = sent + 1
-                self._send(data, ports, sent)
+                payload = None if ports else codec.plain(data)
+                if payload is None:
+                    self._send(data, ports, sent)
+                    return
+                seq = self.send_seq  # plain data: no ports, no buffers, nothing to check
+                self.send_seq = seq + 1
+                ask = seq - self.ack_asked >= ACK_EVERY
+                if ask:
+                    self.ack_asked = seq
+                self.node.send_user(self.location, self.cid, 1, seq, payload, ask)
                 return
         while self.sent < len(queue):
             if self.closing_sent():
@@ -244,6 +253,9 @@ class HomeEnd(InBySeq):
         ask = bool(buffers) or bool(relays) or seq - self.ack_asked >= ACK_EVERY
         if ask:
             self.ack_asked = seq
+        if not buffers and not relays:  # the common case: it may go in a batch
+            node.send_user(self.location, self.cid, 1, seq, payload, ask)
+            return
         fields: tuple[object, ...] = (self.cid, 1, seq, payload, descriptors, ask)
         if buffers:
             fields = (*fields, buffers)

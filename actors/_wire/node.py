@@ -78,6 +78,7 @@ from .frames import (
     NODE_LOST,
     ROUTES,
     USER,
+    USERS,
     FrameError,
 )
 from .frames import (
@@ -117,6 +118,16 @@ class Link(Protocol):
         """Close the link; the node learns of it through `Node.link_lost`."""
 
 
+class Batcher(Protocol):
+    """A link's way to take a message with no ports and no shared buffers (`Node.send_user`)
+    without its frame: a link that falls behind may send several of one channel's such
+    messages in one USERS frame, in their place in the order of its frames."""
+
+    def __call__(
+        self, dst: int, src: int, cid: int, end: int, seq: int, payload: bytes, ask: bool
+    ) -> None: ...
+
+
 class Unadoptable(Exception):
     """A descriptor that cannot be an end arriving here."""
 
@@ -127,6 +138,7 @@ class Node:
     forwards of ends that left, and the links to neighbouring nodes."""
 
     __slots__ = (
+        "_batchers",
         "_loop",
         "_moving",
         "_pumping",
@@ -147,6 +159,7 @@ class Node:
         self.ends: dict[tuple[int, int], RemoteEnd] = {}
         self.forwards: dict[tuple[int, int], Forward] = {}
         self.links: dict[int, Link] = {}  # neighbour node -> its link
+        self._batchers: dict[int, Batcher] = {}  # neighbour -> its link's `send_user`, if any
         self.routes: dict[int, int] = {}  # node -> the neighbour it is reached through
         self.default: int | None = None  # the neighbour for every other node (the parent)
         self.lost_nodes: set[int] = set()
@@ -166,6 +179,9 @@ class Node:
     def add_link(self, neighbour: int, link: Link, *, parent: bool = False) -> None:
         """`link` reaches `neighbour`; a parent's link is the route to every unknown node."""
         self.links[neighbour] = link
+        batcher = getattr(link, "send_user", None)
+        if batcher is not None:
+            self._batchers[neighbour] = batcher
         self.routes[neighbour] = neighbour
         if parent:
             self.default = neighbour
@@ -174,6 +190,7 @@ class Node:
 
     def link_lost(self, neighbour: int) -> None:
         """The link to `neighbour` is gone: so is every node reached through it."""
+        self._batchers.pop(neighbour, None)
         if self.links.pop(neighbour, None) is None:
             return
         lost = {n for n, via in self.routes.items() if via == neighbour}
@@ -214,6 +231,17 @@ class Node:
                 self._pump()
             return
         self._route(dst, frames.encode(dst, self.name, kind, *fields), fds)
+
+    def send_user(self, dst: int, cid: int, end: int, seq: int, payload: bytes, ask: bool) -> None:
+        """Send a USER frame of a message with no ports and no shared buffers: as `send`
+        would, or, through a link that batches, as part of a USERS frame."""
+        if dst != self.name and dst not in self.lost_nodes:
+            via = self.routes.get(dst, self.default)
+            batcher = None if via is None else self._batchers.get(via)
+            if batcher is not None:
+                batcher(dst, self.name, cid, end, seq, payload, ask)
+                return
+        self.send(dst, USER, cid, end, seq, payload, [], ask)
 
     def _route(self, dst: int, frame: bytes, fds: Fds | None) -> None:
         via = self.routes.get(dst, self.default)
@@ -321,6 +349,9 @@ class Node:
             return
         key = (fields[3], fields[4])
         remote = self.ends.get(key)
+        if kind == USERS:
+            self._users(key, remote, fields, neighbour)
+            return
         if remote is None:
             forward = self.forwards.get(key)
             if forward is not None:
@@ -344,6 +375,47 @@ class Node:
             remote.on_moved_ack(fields[5], fields[6], fields[7])
         # DONE: for the forward of an earlier visit of the end, back here; REHOMED: not
         # acted on yet
+
+    def _users(
+        self,
+        key: tuple[int, int],
+        remote: RemoteEnd | None,
+        fields: Sequence[Any],
+        neighbour: int,
+    ) -> None:
+        """A USERS frame: its messages, handled as the USER frames they stand for would be,
+        one after the other (what the handling of one sends to this node is handled before
+        the next, as between frames)."""
+        first, payloads, asks = fields[5], fields[6], fields[7]
+        asked = set(asks)
+        ends = self.ends
+        decode = codec.decode
+        for i, payload in enumerate(payloads):
+            if remote is not None and ends.get(key) is remote:
+                seq = first + i
+                if (  # on_user's common case, in fewer steps: in turn, nothing else pending
+                    type(remote) is RemoteEnd
+                    and seq == remote.recv_seq
+                    and not remote.early
+                    and remote.closing is None
+                    and not remote.behind
+                ):
+                    remote.recv_seq = seq + 1
+                    if i in asked:
+                        remote.asked(seq)
+                    try:
+                        data = decode(payload, (), ())
+                    except codec.DecodeError:
+                        data, _ = self.unpack(payload, _NO_BUFFERS)  # says so: a messageerror
+                    remote.local.deliver(data, ())
+                else:
+                    remote.on_user(seq, payload, _NO_BUFFERS, i in asked, _NO_BUFFERS, None)
+            else:  # not (or no longer) here: a forward's, or gone
+                remote = None
+                user = [fields[0], fields[1], USER, *key, first + i, payload, [], i in asked]
+                self._dispatch(user, neighbour, None)
+            if self._loop:
+                self._drain_loop()
 
     def _routes(self, names: list[int], neighbour: int) -> None:
         """`neighbour` says `names` are reached through it: nodes new to us, or already
