@@ -45,7 +45,8 @@ IN_A_ROW: Final = 16
 (the frames sent until it has run wait, and go in one system call)."""
 _FD_SIZE: Final = array.array("i").itemsize
 _ROOM: Final = socket.CMSG_SPACE(MAX_FDS * _FD_SIZE)
-_CMSG_CLOEXEC: Final = getattr(socket, "MSG_CMSG_CLOEXEC", 0)
+_CMSG_CLOEXEC: Final = int(getattr(socket, "MSG_CMSG_CLOEXEC", 0))
+_CTRUNC: Final = int(socket.MSG_CTRUNC)  # an int: `&` on the IntFlag costs microseconds
 
 
 def _rights(fds: list[int]) -> list[tuple[int, int, bytes]]:
@@ -240,7 +241,7 @@ class SocketLink:
                 return
             self.received += len(data)
             try:
-                if flags & socket.MSG_CTRUNC:
+                if flags & _CTRUNC:
                     raise FrameError("fds came that there was no room for (MSG_CTRUNC)")
                 for frame, count in reader.feed(data):
                     fds = None
