@@ -20,7 +20,7 @@ import contextvars
 import heapq
 import itertools
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Final, Protocol, final
 
 import outcome
@@ -76,6 +76,18 @@ Item = tuple[Any, Any, int]
 """`(data, ports, stamp)` for a message; `(marker, detail, stamp)` for the markers."""
 
 _stamps = itertools.count()
+
+READ_FOR: Callable[[PortCore], Callable[[PortCore], Awaitable[None]] | None] | None = None
+"""Set by a transport whose links a blocked `receive()` may read itself (the process link):
+for a core a `receive()` is about to wait at, a function to await instead, or `None`. The
+function registers the task at the core with a function that wakes it (`PortCore.receivers`),
+waits until the link can be read or it is woken, reads what came (which may queue a message
+at the core), and returns; `receive()` then looks again. So a message from another
+process reaches its reader without a second task and a trip through the scheduler."""
+
+woken = 0
+"""How many `receive()` calls a delivery has woken so far (a link that saw this change while
+it read lends itself to the next one: see `READ_FOR`)."""
 _ids = itertools.count(1)
 new_stamp = _stamps.__next__
 """A stamp for an item put in a queue by hand (a relay filling a moved port's queue)."""
@@ -156,7 +168,9 @@ class PortCore:
         self.enabled = False
         self.peer: Peer | None = None
         # Tasks blocked in receive(). Only non-empty while the queue is empty and enabled.
-        self.receivers: dict[trio.lowlevel.Task, None] = {}
+        # A task that waits elsewhere meanwhile (reading a link for the run: `READ_FOR`) is
+        # here with the function that wakes it there: it then takes from the queue itself.
+        self.receivers: dict[trio.lowlevel.Task, Callable[[], None] | None] = {}
         # The port to dispatch events to, held strongly while it can still get any (so a
         # started port with listeners lives while entangled, as the standard's GC rule says).
         self.handle: Handle | None = None
@@ -267,7 +281,13 @@ class PortCore:
                 self.wake_receivers(lambda: outcome.Value(item))
             else:
                 task = next(iter(receivers))
-                del receivers[task]
+                wake = receivers.pop(task)
+                if wake is not None:  # it reads a link: it takes the message itself
+                    self.queue.append(item)
+                    wake()
+                    return
+                global woken
+                woken += 1
                 self.busy = True  # it holds this message until its receive() returns it
                 if self.reads is not None:
                     self.reads.took()
@@ -290,8 +310,11 @@ class PortCore:
         receivers = self.receivers
         if receivers and self.queue:
             task = next(iter(receivers))
-            del receivers[task]
-            trio.lowlevel.reschedule(task, outcome.Value(AGAIN))
+            wake = receivers.pop(task)
+            if wake is not None:
+                wake()
+            else:
+                trio.lowlevel.reschedule(task, outcome.Value(AGAIN))
         elif self.handle is not None:
             self.settle()
 
@@ -341,8 +364,11 @@ class PortCore:
     def wake_receivers(self, result: Callable[[], outcome.Outcome[Any]]) -> None:
         """Wake every blocked receive() with its own `result()` (an outcome unwraps once)."""
         receivers, self.receivers = self.receivers, {}
-        for task in receivers:
-            trio.lowlevel.reschedule(task, result())
+        for task, wake in receivers.items():
+            if wake is not None:  # it looks again itself, and finds what the others get
+                wake()
+            else:
+                trio.lowlevel.reschedule(task, result())
 
     def disentangle(self) -> None:
         """Cut the link to the peer; the peer's queue gets the close marker."""

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import outcome
 import trio
 
+from . import _queue
 from ._events import EventTarget, Listener, MessageEvent, message_event
 from ._exceptions import Lagged
 from ._owner import CURRENT, Incarnation, adopt
@@ -149,12 +150,14 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
             core = self._checked_core()  # raises
         if not core.enabled:
             self._start()
+        waited = False  # blocked once already: this call was a checkpoint
         while True:
             if core.busy:  # a message is in hand (a handler's, or another receive()'s)
                 if core.idle is None:
                     core.idle = trio.Event()
                 await core.idle.wait()
                 core = self._checked_core()
+                waited = True
                 continue
             queue = core.queue
             if queue:
@@ -167,11 +170,12 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
                     core.taken()
                 if core.reads is not None and item[0] is not LAGGED:
                     core.reads.took()
-                core.busy = True  # in hand until we return it: nothing overtakes it
-                try:
-                    await _cancel_shielded_checkpoint()
-                finally:
-                    core.release()
+                if not waited:
+                    core.busy = True  # in hand until we return it: nothing overtakes it
+                    try:
+                        await _cancel_shielded_checkpoint()
+                    finally:
+                        core.release()
                 data, ports, _ = item
                 if ports or data is LAGGED or data is MESSAGE_ERROR:
                     if data is LAGGED:
@@ -180,6 +184,14 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
                 return message_event("message", data, ports, self)
             if core.peer is None:
                 raise trio.EndOfChannel
+            read_for = _queue.READ_FOR
+            if read_for is not None:
+                reading = read_for(core)
+                if reading is not None:  # wait at the link its messages come by, and read it
+                    await reading(core)
+                    core = self._checked_core()
+                    waited = True
+                    continue
             task = trio.lowlevel.current_task()
             core.receivers[task] = None
             item = await trio.lowlevel.wait_task_rescheduled(_unwaiting(core, task))

@@ -26,20 +26,29 @@ import contextlib
 import errno
 import socket
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Final, final
 
 import trio
 
+from .. import _queue
 from .._log import logger
+from .._queue import PortCore
 from .._wire import frames
 from .._wire.fds import Fds, close_fds
 from .._wire.frames import MAX_FDS, USER, USERS, FrameError, Reader, framed
-from .._wire.node import Node
+from .._wire.home import HomeEnd
+from .._wire.node import Node, RemoteEnd
 
 __all__ = ["SocketLink"]
 
 _CHUNK: Final = 256 * 1024
 _BATCH_BYTES: Final = 256 * 1024  # a USERS frame is closed once its payloads reach this
+LEND: Final = 2
+"""Checkpoints the reader task lets pass before it reads again, after a read that woke a
+`receive()` or after a `receive()` that read: time for that task to come back and read the
+next message itself (a `receive()` blocked at a port whose messages come this way)."""
+READ_FOR_SET = False
 IN_A_ROW: Final = 16
 """Frames a link writes at once, one system call each, before the writer task takes over
 (the frames sent until it has run wait, and go in one system call)."""
@@ -62,10 +71,19 @@ class SocketLink:
         "_closed",
         "_drained",
         "_fds",
+        "_held",
+        "_helper",
         "_in_a_row",
+        "_in_wait",
+        "_lend",
         "_out",
+        "_over",
+        "_parked",
         "_raw",
+        "_reader",
+        "_robbed",
         "_sock",
+        "_view",
         "_wake",
         "_writing",
         "neighbour",
@@ -78,8 +96,10 @@ class SocketLink:
         sock.setblocking(False)
         self.node = node
         self.neighbour = neighbour
-        self._raw = sock  # for a write that does not wait (from sync code)
-        self._sock = trio.socket.from_stdlib_socket(sock)
+        self._raw = sock  # for reads, and for a write that does not wait (from sync code)
+        # The writer task waits on a duplicate of the socket's fd: a receive() reading the
+        # link is woken by `notify_closing` of the reading fd, which must not touch it.
+        self._sock = trio.socket.from_stdlib_socket(sock.dup())
         self._out: list[bytes] = []  # frames waiting for the writer, in order
         self._batch: _Batch | None = None  # messages of one channel after `_out`, to go as one
         self._fds: dict[int, list[int]] = {}  # the fds of the frame at that index of _out
@@ -88,6 +108,22 @@ class SocketLink:
         self._wake = trio.Event()
         self._drained: trio.Event | None = None  # set when nothing waits to be written
         self._closed = False
+        # Reading: by the reader task, or by a receive() blocked at a port whose messages
+        # come this way (`read_for`), never both at once.
+        self._reader = Reader()
+        self._held: deque[int] = deque()  # fds that came, for the frames they belong to
+        # One buffer for every read (a fresh 256 KiB per read costs mmap, mremap, munmap).
+        self._view = memoryview(bytearray(_CHUNK))
+        self._in_wait = False  # the reader task waits on the socket
+        self._helper: trio.lowlevel.Task | None = None  # the receive() reading for us
+        self._robbed: trio.lowlevel.Task | None = None  # the helper before it: not again
+        self._parked: trio.lowlevel.Task | None = None  # the reader task, while a helper reads
+        self._lend = 0  # checkpoints the reader task waits for a helper before it reads
+        self._over = False  # a helper found the link over: the reader task ends it
+        global READ_FOR_SET
+        if not READ_FOR_SET:
+            _queue.READ_FOR = read_for
+            READ_FOR_SET = True
         self.sent = 0
         """Bytes written to the socket so far (headers included)."""
         self.received = 0
@@ -196,7 +232,9 @@ class SocketLink:
                 nursery.cancel_scope.cancel()
         finally:
             self._closed = True
+            trio.lowlevel.notify_closing(self._raw)  # a receive() waiting on it looks again
             self._raw.close()
+            self._sock.close()
             self._out = []
             self._batch = None
             fds, self._fds = self._fds, {}
@@ -205,58 +243,127 @@ class SocketLink:
             self.node.link_lost(self.neighbour)
 
     async def _read_all(self) -> None:
-        reader = Reader()
-        held: deque[int] = deque()  # fds that came, for the frames they belong to
         try:
-            await self._read_frames(reader, held)
+            await self._read_frames()
         finally:
-            close_fds(held)
+            close_fds(self._held)
 
-    async def _read_frames(self, reader: Reader, held: deque[int]) -> None:
-        node, neighbour = self.node, self.neighbour
+    async def _read_frames(self) -> None:
+        """Wait, then read (no failed read before each wait); or, while a `receive()` reads
+        for the run (`read_for`), wait for it to be done."""
         raw = self._raw
-        # Wait, then read (no failed read before each wait), into one buffer (a fresh 256 KiB
-        # per read costs an mmap, an mremap and a munmap).
-        view = memoryview(bytearray(_CHUNK))
-        while not self._closed:
+        while not self._closed and not self._over:
+            if self._helper is not None:  # a receive() reads: wait until it is done
+                self._parked = trio.lowlevel.current_task()
+                await trio.lowlevel.wait_task_rescheduled(self._unpark)
+                continue
+            if self._lend:  # a receive() that the last read woke may come back to read
+                self._lend -= 1
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                continue
+            self._in_wait = True
             try:
                 await trio.lowlevel.wait_readable(raw)
-                size, ancillary, flags, _ = raw.recvmsg_into([view], _ROOM, _CMSG_CLOEXEC)
-                data = view[:size]
-            except BlockingIOError:
-                continue
-            except OSError as exc:
-                if exc.errno not in (errno.ECONNRESET, errno.EPIPE, errno.EBADF):
-                    logger(node=node.name).warning("link_broken", reason=repr(exc))
+            finally:
+                self._in_wait = False
+            woken = _queue.woken
+            if not self._read_once():
                 return
-            for level, kind, fd_data in ancillary:
-                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                    held.extend(array.array("i", fd_data[: len(fd_data) - len(fd_data) % _FD_SIZE]))
-            if not data:  # the other side closed (or its process died)
-                if reader.pending:
-                    logger(node=node.name, neighbour=neighbour).warning(
-                        "link_broken",
-                        reason=f"the peer closed within a frame ({reader.pending} bytes)",
-                    )
-                return
-            self.received += len(data)
-            try:
-                if flags & _CTRUNC:
-                    raise FrameError("fds came that there was no room for (MSG_CTRUNC)")
-                for frame, count in reader.feed(data):
-                    fds = None
-                    if count:
-                        if len(held) < count:
-                            raise FrameError(f"a frame announced {count} fds, {len(held)} came")
-                        fds = Fds(held.popleft() for _ in range(count))
-                    node.receive(frame, neighbour, fds)
-                if held and _holds_too_many(len(held), reader):
-                    raise FrameError(f"{len(held)} fds came that no frame announced")
-            except FrameError as exc:
+            if _queue.woken != woken:
+                self._lend = LEND
+
+    def _unpark(self, _: object) -> trio.lowlevel.Abort:
+        self._parked = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    def _read_once(self) -> bool:
+        """Read what the socket has (it was readable) and hand the frames in it to the
+        node; `False` once the link is over (closed by the peer, broken, or cut off)."""
+        node, neighbour, reader, held = self.node, self.neighbour, self._reader, self._held
+        try:
+            size, ancillary, flags, _ = self._raw.recvmsg_into([self._view], _ROOM, _CMSG_CLOEXEC)
+        except BlockingIOError:
+            return True
+        except OSError as exc:
+            if exc.errno not in (errno.ECONNRESET, errno.EPIPE, errno.EBADF):
+                logger(node=node.name).warning("link_broken", reason=repr(exc))
+            return False
+        data = self._view[:size]
+        for level, kind, fd_data in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                held.extend(array.array("i", fd_data[: len(fd_data) - len(fd_data) % _FD_SIZE]))
+        if not data:  # the other side closed (or its process died)
+            if reader.pending:
                 logger(node=node.name, neighbour=neighbour).warning(
-                    "link_broken", reason=f"the peer broke the protocol: {exc}"
+                    "link_broken",
+                    reason=f"the peer closed within a frame ({reader.pending} bytes)",
                 )
-                return
+            return False
+        self.received += len(data)
+        try:
+            if flags & _CTRUNC:
+                raise FrameError("fds came that there was no room for (MSG_CTRUNC)")
+            for frame, count in reader.feed(data):
+                fds = None
+                if count:
+                    if len(held) < count:
+                        raise FrameError(f"a frame announced {count} fds, {len(held)} came")
+                    fds = Fds(held.popleft() for _ in range(count))
+                node.receive(frame, neighbour, fds)
+            if held and _holds_too_many(len(held), reader):
+                raise FrameError(f"{len(held)} fds came that no frame announced")
+        except FrameError as exc:
+            logger(node=node.name, neighbour=neighbour).warning(
+                "link_broken", reason=f"the peer broke the protocol: {exc}"
+            )
+            return False
+        return True
+
+    # -- a receive() reading for the run -------------------------------------------------
+
+    def _interrupt(self) -> None:
+        """Wake the `receive()` reading this link (it raises `ClosedResourceError` there,
+        and looks again at its port); only it waits on the reading fd."""
+        trio.lowlevel.notify_closing(self._raw)
+
+    def lendable(self) -> bool:
+        """Whether the `receive()` running may read this link now: the reader task does not
+        wait on its socket, and no other `receive()` does, or one does that did not take
+        this one's place (the last `receive()` to wait reads: it is the one in a
+        conversation)."""
+        if self._in_wait or self._closed or self._over:
+            return False
+        return self._helper is None or trio.lowlevel.current_task() is not self._robbed
+
+    async def read_for(self, core: PortCore) -> None:
+        """Wait, as a `receive()` blocked at `core`, until the socket can be read (then read
+        it, as the reader task would) or `core` wakes it (its scope is cancelled); the
+        reader task waits meanwhile. Called only when `lendable()`."""
+        task = trio.lowlevel.current_task()
+        if self._helper is not None:  # it waits at its port as others do, from now on
+            self._robbed = self._helper
+            self._interrupt()
+        else:
+            self._robbed = None
+        core.receivers[task] = self._interrupt
+        self._helper = task
+        readable = False
+        try:
+            await trio.lowlevel.wait_readable(self._raw)
+            readable = True
+        except trio.ClosedResourceError:  # woken (`_interrupt`), or the link is going
+            pass
+        finally:
+            core.receivers.pop(task, None)
+            if self._helper is task:
+                self._helper = None
+                self._lend = LEND  # the next receive() of this task may read again
+                parked = self._parked
+                if parked is not None:
+                    self._parked = None
+                    trio.lowlevel.reschedule(parked)
+        if readable and not self._closed and not self._over and not self._read_once():
+            self._over = True  # the reader task ends the link (it is woken above)
 
     async def _write_all(self) -> None:
         while True:
@@ -346,6 +453,23 @@ class _Batch:
         self.payloads = [payload]
         self.asks = [0] if ask else []
         self.size = len(payload)
+
+
+def read_for(core: PortCore) -> Callable[[PortCore], Awaitable[None]] | None:
+    """`_queue.READ_FOR`: the `read_for` of the process link that `core`'s messages come by,
+    if a `receive()` may read it now."""
+    peer = core.peer
+    if isinstance(peer, RemoteEnd):
+        node, location = peer.node, peer.location
+    elif isinstance(peer, PortCore) and isinstance(peer.sink, HomeEnd):
+        node, location = peer.sink.node, peer.sink.location
+    else:
+        return None
+    via = None if location == node.name else node.routes.get(location, node.default)
+    link = None if via is None else node.links.get(via)
+    if isinstance(link, SocketLink) and link.lendable():
+        return link.read_for
+    return None
 
 
 def _holds_too_many(held: int, reader: Reader) -> bool:
