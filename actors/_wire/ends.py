@@ -283,6 +283,22 @@ class RemoteEnd(InBySeq):
         if self.closing is not None:
             self._maybe_closed()
 
+    def take_plain(self, seq: int, payload: bytes, ask: bool) -> bool:
+        """`on_user`'s common case, in fewer steps: message `seq` in its turn, with no ports
+        and no shared buffers, and nothing early, closing or behind. `False`, and nothing
+        done, when it is not that case."""
+        if seq != self.recv_seq or self.early or self.closing is not None or self.behind:
+            return False
+        self.recv_seq = seq + 1
+        if ask:
+            self.asked(seq)
+        try:
+            data = codec.decode(payload, (), ())
+        except codec.DecodeError:
+            data, _ = self.node.unpack(payload, [])  # a messageerror, and a log line
+        self.local.deliver(data, ())
+        return True
+
     def _accept(
         self,
         payload: bytes,

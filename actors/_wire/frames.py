@@ -343,17 +343,21 @@ class Reader:
     def feed(self, data: bytes | memoryview) -> Iterator[tuple[bytes, int]]:
         """The frames completed by `data` (none if it ends mid-frame), one by one, each with
         the number of fds its header announces: those before a bad header come out before
-        the error does.
+        the error does. What is left of `data` after its last whole frame is kept (copied:
+        the caller may reuse `data`'s memory once the frames are out).
 
         Raises:
             FrameError: (from the iterator) a frame longer than `MAX_FRAME`, or with more
                 than `MAX_FDS` fds; the stream cannot be trusted after it.
         """
-        self._buffer += data
-        return self._frames()
+        if self._buffer:
+            self._buffer += data
+            return self._frames(self._buffer, True)
+        return self._frames(data, False)  # the common case: frames read whole, no copy
 
-    def _frames(self) -> Iterator[tuple[bytes, int]]:
-        buffer = self._buffer
+    def _frames(
+        self, buffer: bytearray | bytes | memoryview, kept: bool
+    ) -> Iterator[tuple[bytes, int]]:
         start = 0
         end = len(buffer)
         size = HEADER.size
@@ -369,8 +373,11 @@ class Reader:
                 yield bytes(buffer[start + size : start + size + length]), fds
                 start += size + length
         finally:
-            if start:
-                del buffer[:start]
+            if kept:
+                if start:
+                    del buffer[:start]  # type: ignore[union-attr]
+            elif start < end:
+                self._buffer += buffer[start:end]
 
     @property
     def pending(self) -> int:

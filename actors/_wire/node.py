@@ -362,6 +362,13 @@ class Node:
                 self.send(fields[5], MOVED_ACK, key[0], 1 - key[1], -1, fields[7], fields[6])
             return  # MOVED_ACK: the end closed, releasing all; DONE: a forward that went
         if kind == USER:
+            if (
+                type(remote) is RemoteEnd
+                and not fields[7]
+                and len(fields) == 9
+                and remote.take_plain(fields[5], fields[6], fields[8])
+            ):
+                return
             remote.on_user(fields[5], fields[6], fields[7], fields[8], _buffers(fields), fds)
         elif kind == F_CLOSE:
             remote.on_close(fields[5])
@@ -389,26 +396,11 @@ class Node:
         first, payloads, asks = fields[5], fields[6], fields[7]
         asked = set(asks)
         ends = self.ends
-        decode = codec.decode
+        plain = type(remote) is RemoteEnd
         for i, payload in enumerate(payloads):
             if remote is not None and ends.get(key) is remote:
                 seq = first + i
-                if (  # on_user's common case, in fewer steps: in turn, nothing else pending
-                    type(remote) is RemoteEnd
-                    and seq == remote.recv_seq
-                    and not remote.early
-                    and remote.closing is None
-                    and not remote.behind
-                ):
-                    remote.recv_seq = seq + 1
-                    if i in asked:
-                        remote.asked(seq)
-                    try:
-                        data = decode(payload, (), ())
-                    except codec.DecodeError:
-                        data, _ = self.unpack(payload, _NO_BUFFERS)  # says so: a messageerror
-                    remote.local.deliver(data, ())
-                else:
+                if not (plain and remote.take_plain(seq, payload, i in asked)):
                     remote.on_user(seq, payload, _NO_BUFFERS, i in asked, _NO_BUFFERS, None)
             else:  # not (or no longer) here: a forward's, or gone
                 remote = None
