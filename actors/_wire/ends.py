@@ -299,6 +299,24 @@ class RemoteEnd(InBySeq):
         self.local.deliver(data, ())
         return True
 
+    def take_all_plain(self, first: int, payloads: list[bytes], asks: list[int]) -> bool:
+        """`take_plain` of a USERS frame's messages, all at once; `False`, and nothing done,
+        when they are not all that case."""
+        if first != self.recv_seq or self.early or self.closing is not None or self.behind:
+            return False
+        self.recv_seq = first + len(payloads)
+        for offset in asks:
+            self.asked(first + offset)
+        decode = codec.decode
+        values = []
+        for payload in payloads:
+            try:
+                values.append(decode(payload, (), ()))
+            except codec.DecodeError:
+                values.append(self.node.unpack(payload, [])[0])  # a messageerror, logged
+        self.local.deliver_all(values)
+        return True
+
     def _accept(
         self,
         payload: bytes,

@@ -394,9 +394,13 @@ class Node:
         one after the other (what the handling of one sends to this node is handled before
         the next, as between frames)."""
         first, payloads, asks = fields[5], fields[6], fields[7]
+        plain = type(remote) is RemoteEnd
+        if plain and remote.take_all_plain(first, payloads, asks):  # type: ignore[union-attr]
+            if self._loop:
+                self._drain_loop()
+            return
         asked = set(asks)
         ends = self.ends
-        plain = type(remote) is RemoteEnd
         for i, payload in enumerate(payloads):
             if remote is not None and ends.get(key) is remote:
                 seq = first + i
