@@ -284,21 +284,26 @@ class HomeEnd(InBySeq):
         gone = read - self.read
         first = self.read + 1
         self.read = read
-        for seq in range(first, read + 1):
-            relays = self.carried.pop(seq, None)
-            for relay in relays or ():
-                if relay.state == PENDING:
-                    relay.state = OWNED
-                    relay.carrier = None
-                    if relay.sent and relay.closing_sent():
-                        relay._detach()
+        if self.carried:
+            for seq in range(first, read + 1):
+                relays = self.carried.pop(seq, None)
+                for relay in relays or ():
+                    if relay.state == PENDING:
+                        relay.state = OWNED
+                        relay.carrier = None
+                        if relay.sent and relay.closing_sent():
+                            relay._detach()
         reads = core.reads  # a RemoteEnd acknowledging to a sender in another node
-        for _ in range(min(gone, self.sent)):
-            if queue and queue[0][0] is not CLOSE:
-                queue.popleft()
-                self.sent -= 1
-                if reads is not None:
-                    reads.took()
+        count = min(gone, self.sent, len(queue))
+        if count and queue[count - 1][0] is CLOSE:  # (a close is last, and stays)
+            count -= 1
+        popleft = queue.popleft
+        for _ in range(count):
+            popleft()
+        self.sent -= count
+        if reads is not None:
+            for _ in range(count):
+                reads.took()
         if core.drained is not None:
             core.taken()
 
