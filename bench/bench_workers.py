@@ -10,8 +10,9 @@ of its repeats and each ratio is the ratio of the medians. Here the whole benchm
 ``trio.run`` (process actors live in a supervisor), with the clock read inside it.
 
 The processes: the process actors of ``_worker_actors.py``, started once (``serve``, which
-speaks ``_raw_peer.py``'s protocol over a port; for figure 3, ``drive`` in worker A and
-``serve`` in worker B, holding the two ends of one channel made here), and the raw peer, a
+speaks ``_raw_peer.py``'s protocol over a port, and its variants ``serve_drain`` and
+``serve_handler``; for figure 3, ``drive`` in worker A and ``serve_drain`` in worker B,
+holding the two ends of one channel made here), and the raw peer, a
 trio process that speaks length-prefixed msgpack frames (msgspec) over an ``AF_UNIX``
 socketpair and imports nothing of ``actors``. Every process is reaped before the script exits
 (it checks that it has no child left).
