@@ -209,7 +209,8 @@ class SocketLink:
         self._out.append(framed(frame))
 
     async def flush(self) -> None:
-        """Wait until everything sent so far has been written to the socket."""
+        """Wait until everything sent so far has been written to the socket, or the link
+        is over (what was not written then never will be)."""
         if (self._out or self._writing or self._batch is not None) and not self._closed:
             if self._drained is None:
                 self._drained = trio.Event()
@@ -237,6 +238,9 @@ class SocketLink:
             self._sock.close()
             self._out = []
             self._batch = None
+            drained, self._drained = self._drained, None
+            if drained is not None:  # what waits to be written never will be: flush() ends
+                drained.set()
             fds, self._fds = self._fds, {}
             for unsent in fds.values():
                 close_fds(unsent)
