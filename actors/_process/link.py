@@ -272,6 +272,7 @@ class SocketLink:
                 self._in_wait = False
             woken = _queue.woken
             if not self._read_once():
+                self._over = True  # no receive() reads it again (the end, logged once)
                 return
             if _queue.woken != woken:
                 self._lend = LEND
