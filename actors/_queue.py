@@ -167,7 +167,8 @@ class PortCore:
         self.queue: deque[Item] = deque()
         self.enabled = False
         self.peer: Peer | None = None
-        # Tasks blocked in receive(). Only non-empty while the queue is empty and enabled.
+        # Tasks blocked in receive(). Only non-empty while the queue is empty and enabled,
+        # or while one that was woken for its head (taken out of here) has yet to take it.
         # A task that waits elsewhere meanwhile (reading a link for the run: `READ_FOR`) is
         # here with the function that wakes it there: it then takes from the queue itself.
         self.receivers: dict[trio.lowlevel.Task, Callable[[], None] | None] = {}
@@ -279,6 +280,8 @@ class PortCore:
             if data is CLOSE:
                 self.queue.append(item)
                 self.wake_receivers(lambda: outcome.Value(item))
+            elif self.queue:  # a receive() woken for the head takes it, and wakes the next
+                self.queue.append(item)
             else:
                 task = next(iter(receivers))
                 wake = receivers.pop(task)

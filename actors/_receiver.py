@@ -176,6 +176,8 @@ class Receiver(EventTarget, trio.abc.ReceiveChannel[MessageEvent]):
                         await _cancel_shielded_checkpoint()
                     finally:
                         core.release()
+                elif core.receivers and queue:  # the next one waiting takes the next
+                    core.release()
                 data, ports, _ = item
                 if ports or data is LAGGED or data is MESSAGE_ERROR:
                     if data is LAGGED:

@@ -358,6 +358,10 @@ class SocketLink:
             readable = True
         except trio.ClosedResourceError:  # woken (`_interrupt`), or the link is going
             pass
+        except BaseException:  # cancelled: if it was woken for the head, the next one takes it
+            if task not in core.receivers and core.receivers and core.queue and not core.busy:
+                core.release()
+            raise
         finally:
             core.receivers.pop(task, None)
             if self._helper is task:
