@@ -10,15 +10,15 @@ from actors import MessagePort
 from actors._process.link import IN_A_ROW
 
 
-async def posts_after_a_checkpoint_then_exits(port: MessagePort) -> None:
+async def posts_after_a_wait_then_exits(port: MessagePort) -> None:
     """Post more than IN_A_ROW messages (the link's writer takes over, and then runs) and
-    wait for an answer; post one message and pass a checkpoint; then post IN_A_ROW messages
-    and end the process at once (`os._exit`), with no checkpoint in between."""
+    wait for an answer; post one message and wait (a sleep: the process has nothing to run);
+    then post IN_A_ROW messages and end the process at once (`os._exit`)."""
     for i in range(IN_A_ROW + 1):
         port.post_message(("sync", i))
     await port.receive()  # the parent read them all: the writer has run, with nothing left
     port.post_message(("alone", 0))
-    await trio.lowlevel.checkpoint()
+    await trio.sleep(0.01)  # a wait (nothing to run): the writer runs meanwhile
     for i in range(IN_A_ROW):
         port.post_message(("burst", i))
     os._exit(3)

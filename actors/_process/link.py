@@ -2,11 +2,13 @@
 
 Frames go out with their header (`frames.framed`: length and fd count). A frame is written at
 once if the socket takes it and nothing is waiting to go before it: no task switch on the
-common path (a reply leaves as soon as it is sent), and what a process posted just before it
-died abruptly has left. After `IN_A_ROW` such writes the link wakes its writer task, and the
-frames sent until that task has run (a burst without a checkpoint) wait in a buffer that it
-sends in one system call, as do frames the socket has no room for: a link that falls behind
-sends many frames per system call. A reader task splits what arrives into
+common path (a reply leaves as soon as it is sent). The first such write wakes the writer
+task, whose run starts the count again; after `IN_A_ROW` writes before it has run (a burst),
+the frames sent wait in a buffer that it sends in one system call, as do frames the socket has
+no room for: a link that falls behind sends many frames per system call. So the first
+`IN_A_ROW` frames sent after the sending task last waited (the writer ran meanwhile) are in
+the socket when `post_message` returns: what a process posted just before it died abruptly
+has left. A reader task splits what arrives into
 frames for the node. A peer that breaks the framing (a length over the limit, a frame that is
 not a frame, fds that no frame announces) is cut off with one log line, and the node loses it
 as if its process had died.
@@ -50,8 +52,9 @@ LEND: Final = 2
 next message itself (a `receive()` blocked at a port whose messages come this way)."""
 READ_FOR_SET = False
 IN_A_ROW: Final = 16
-"""Frames a link writes at once, one system call each, before the writer task takes over
-(the frames sent until it has run wait, and go in one system call)."""
+"""Frames a link writes at once, one system call each, until its writer task has run (it is
+woken by the first, and runs once the sending task waits): the frames after those wait for
+it, and go in one system call."""
 _FD_SIZE: Final = array.array("i").itemsize
 _ROOM: Final = socket.CMSG_SPACE(MAX_FDS * _FD_SIZE)
 _CMSG_CLOEXEC: Final = int(getattr(socket, "MSG_CMSG_CLOEXEC", 0))
@@ -156,8 +159,8 @@ class SocketLink:
                     mine = None
                 if sent == len(data):
                     self._in_a_row += 1
-                    if self._in_a_row == IN_A_ROW:  # a burst: the writer takes over until
-                        self._wake.set()  # it has run (at the next checkpoint)
+                    if self._in_a_row == 1:  # the writer's next run starts the count again
+                        self._wake.set()
                     return
                 data = data[sent:]
         if mine:
