@@ -50,7 +50,6 @@ LEND: Final = 2
 """Checkpoints the reader task lets pass before it reads again, after a read that woke a
 `receive()` or after a `receive()` that read: time for that task to come back and read the
 next message itself (a `receive()` blocked at a port whose messages come this way)."""
-READ_FOR_SET = False
 IN_A_ROW: Final = 16
 """Frames a link writes at once, one system call each, until its writer task has run (it is
 woken by the first, and runs once the sending task waits): the frames after those wait for
@@ -123,10 +122,6 @@ class SocketLink:
         self._parked: trio.lowlevel.Task | None = None  # the reader task, while a helper reads
         self._lend = 0  # checkpoints the reader task waits for a helper before it reads
         self._over = False  # a helper found the link over: the reader task ends it
-        global READ_FOR_SET
-        if not READ_FOR_SET:
-            _queue.READ_FOR = read_for
-            READ_FOR_SET = True
         self.sent = 0
         """Bytes written to the socket so far (headers included)."""
         self.received = 0
@@ -482,6 +477,9 @@ def read_for(core: PortCore) -> Callable[[PortCore], Awaitable[None]] | None:
     if isinstance(link, SocketLink) and link.lendable():
         return link.read_for
     return None
+
+
+_queue.READ_FOR = read_for  # a process that links to another lets receive() read its links
 
 
 def _holds_too_many(held: int, reader: Reader) -> bool:
