@@ -142,6 +142,7 @@ class Node:
         "_loop",
         "_moving",
         "_pumping",
+        "_user_routes",
         "default",
         "ends",
         "forwards",
@@ -160,6 +161,8 @@ class Node:
         self.forwards: dict[tuple[int, int], Forward] = {}
         self.links: dict[int, Link] = {}  # neighbour node -> its link
         self._batchers: dict[int, Batcher] = {}  # neighbour -> its link's `send_user`, if any
+        # node -> the `send_user` to reach it by (None: `send`), until routes or links change
+        self._user_routes: dict[int, Batcher | None] = {}
         self.routes: dict[int, int] = {}  # node -> the neighbour it is reached through
         self.default: int | None = None  # the neighbour for every other node (the parent)
         self.lost_nodes: set[int] = set()
@@ -179,6 +182,7 @@ class Node:
     def add_link(self, neighbour: int, link: Link, *, parent: bool = False) -> None:
         """`link` reaches `neighbour`; a parent's link is the route to every unknown node."""
         self.links[neighbour] = link
+        self._user_routes.clear()
         batcher = getattr(link, "send_user", None)
         if batcher is not None:
             self._batchers[neighbour] = batcher
@@ -191,6 +195,7 @@ class Node:
     def link_lost(self, neighbour: int) -> None:
         """The link to `neighbour` is gone: so is every node reached through it."""
         self._batchers.pop(neighbour, None)
+        self._user_routes.clear()
         if self.links.pop(neighbour, None) is None:
             return
         lost = {n for n, via in self.routes.items() if via == neighbour}
@@ -204,6 +209,7 @@ class Node:
         if not lost:
             return
         self.lost_nodes |= lost
+        self._user_routes.clear()
         for name in lost:
             self.routes.pop(name, None)
         for neighbour, link in list(self.links.items()):
@@ -235,13 +241,18 @@ class Node:
     def send_user(self, dst: int, cid: int, end: int, seq: int, payload: bytes, ask: bool) -> None:
         """Send a USER frame of a message with no ports and no shared buffers: as `send`
         would, or, through a link that batches, as part of a USERS frame."""
-        if dst != self.name and dst not in self.lost_nodes:
-            via = self.routes.get(dst, self.default)
-            batcher = None if via is None else self._batchers.get(via)
-            if batcher is not None:
-                batcher(dst, self.name, cid, end, seq, payload, ask)
-                return
-        self.send(dst, USER, cid, end, seq, payload, [], ask)
+        try:
+            batcher = self._user_routes[dst]
+        except KeyError:
+            batcher = None
+            if dst != self.name and dst not in self.lost_nodes:
+                via = self.routes.get(dst, self.default)
+                batcher = None if via is None else self._batchers.get(via)
+            self._user_routes[dst] = batcher
+        if batcher is not None:
+            batcher(dst, self.name, cid, end, seq, payload, ask)
+        else:
+            self.send(dst, USER, cid, end, seq, payload, [], ask)
 
     def _route(self, dst: int, frame: bytes, fds: Fds | None) -> None:
         via = self.routes.get(dst, self.default)
@@ -426,6 +437,7 @@ class Node:
                 raise FrameError(f"node {neighbour:x} claims node {name:x}, not behind it")
         for name in names:
             routes[name] = neighbour
+        self._user_routes.clear()
         if self.default is not None and neighbour != self.default:
             parent = self.links.get(self.default)
             if parent is not None:
