@@ -29,7 +29,7 @@ and fields:
 - BYE: the sender closes the link on purpose.
 
 ROUTES, NODE_LOST and BYE are about the link: a node sends them only to its neighbour. A
-descriptor is how a port travels inside a USER frame (`node.py` says what it means):
+descriptor is how a port travels inside a USER frame (`carry.py` says what it means):
 `[cid, end, location, send, recv, queued, early, closing, cursor, asked, hops, peer_hops,
 behind]` (the last five, or three, may be left off), with `queued` a list of `[kind, payload,
 descriptors, buffers]` (kind 0 a message, 1 a messageerror, 2 the close; `buffers` left off
