@@ -55,18 +55,20 @@ class HungTest(Exception):
     """Raised by SIGALRM in a test that has run for HANG_SECONDS of wall-clock time."""
 
 
-def _bark(signum: int, frame: object) -> None:
-    raise HungTest(f"still running after {HANG_SECONDS}s of wall-clock time: a task never yields")
-
-
 @pytest.fixture(autouse=True)
 def _hang_alarm(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The alarm; a module of long searches sets its own ``HANG_SECONDS``."""
     usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
     if not usable:
         yield
         return
-    previous = signal.signal(signal.SIGALRM, _bark)
-    signal.setitimer(signal.ITIMER_REAL, HANG_SECONDS)
+    seconds = getattr(request.module, "HANG_SECONDS", HANG_SECONDS)
+
+    def bark(signum: int, frame: object) -> None:
+        raise HungTest(f"still running after {seconds}s of wall-clock time: a task never yields")
+
+    previous = signal.signal(signal.SIGALRM, bark)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:

@@ -24,7 +24,6 @@ the file at a few seconds); the other property tests here scale with it.
 from __future__ import annotations
 
 import os
-import signal
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -202,24 +201,7 @@ def world() -> Iterator[Runner]:
     assert not child_processes(), "a child process outlived the test"
 
 
-@pytest.fixture(autouse=True)
-def _hang_alarm() -> Iterator[None]:
-    """conftest's alarm, scaled to the number of examples (a long search takes minutes)."""
-    seconds = 60 + EXAMPLES // 4
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def bark(signum: int, frame: object) -> None:
-        raise AssertionError(f"still running after {seconds}s of wall-clock time")
-
-    previous = signal.signal(signal.SIGALRM, bark)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+HANG_SECONDS = 60 + EXAMPLES // 4  # conftest's alarm, scaled: a long search takes minutes
 
 
 # -- the random programs ----------------------------------------------------------------

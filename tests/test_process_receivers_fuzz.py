@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import math
 import os
-import signal
-import threading
-from collections.abc import Iterator
 
 import pytest
 import trio
@@ -252,24 +249,7 @@ async def play(program: list[Step]) -> None:
     close_ports(control, *channels)
 
 
-@pytest.fixture(autouse=True)
-def _hang_alarm() -> Iterator[None]:
-    """conftest's alarm, scaled to the number of examples (a long search takes minutes)."""
-    seconds = 60 + math.ceil(EXAMPLES * 1.5)
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def bark(signum: int, frame: object) -> None:
-        raise AssertionError(f"still running after {seconds}s of wall-clock time")
-
-    previous = signal.signal(signal.SIGALRM, bark)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+HANG_SECONDS = 60 + math.ceil(EXAMPLES * 1.5)  # conftest's alarm, scaled to the search
 
 
 @settings(
