@@ -172,14 +172,9 @@ class RemoteEnd(InBySeq):
         if data is CLOSE:
             self._closed_here()
             return
-        payload = None if ports else codec.plain(data)
-        if payload is not None:  # plain data: no ports, no buffers, nothing to check
-            seq = self.send_seq
-            self.send_seq = seq + 1
-            ask = seq - self.ack_asked >= ACK_EVERY
-            if ask:
-                self.ack_asked = seq
-            self.node.send_user(self.location, self.cid, 1 - self.end, seq, payload, ask)
+        payload = None if ports else codec.plain(data)  # plain data: no clone walk
+        if payload is not None:
+            self.send(payload, (), _NO_BUFFERS, None)
             return
         payload, buffers, fds = self.node.pack(data, ports, None)
         self.send(payload, ports, buffers, fds)
