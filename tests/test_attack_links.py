@@ -25,7 +25,7 @@ from actors._wire.node import Node, RemoteEnd, new_name
 
 async def test_the_first_in_a_row_posted_after_a_wait_leave_before_os_exit() -> None:
     """processes.md: the first IN_A_ROW messages a process posts after it last waited (had
-    nothing to run) are written at once. This one posts one message, sleeps, posts
+    nothing to run) are written at once. This one posts one message, waits, posts
     IN_A_ROW, and calls os._exit: every message arrives."""
     channel = MessageChannel()
     with trio.fail_after(15):
